@@ -1,0 +1,3 @@
+from breaking_client.cli import main
+
+raise SystemExit(main())

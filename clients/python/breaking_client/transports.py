@@ -1,0 +1,103 @@
+"""WebSocket and SSE, each read into the same `Frame`s so the client's logic exists once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
+
+from breaking_client.errors import ServiceUnavailableError, api_error
+
+Transport = Literal["websocket", "sse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One thing the server said, whichever transport carried it."""
+
+    # The three event types, `reset`, `ready` (WebSocket: live from `id`), `error`, and two the
+    # transports add: `open` (the stream is up) and `position` (SSE's id-only marker).
+    kind: str
+    id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class WebSocketRefusedError(ServiceUnavailableError):
+    """The server was reached but no WebSocket opened: a reason to fall back to SSE."""
+
+
+def _raise_for_status(status: int, reason: str, body: bytes, retry_after: str | None) -> None:
+    """4xx answers are the API's verdict (except 408/429, which pass); the rest are outages."""
+    error = api_error(status, reason, body, retry_after)
+    if 400 <= status < 500 and status not in (408, 429):
+        raise error
+    raise ServiceUnavailableError(str(error)) from error
+
+
+async def websocket_frames(
+    ws_url: str, query: Mapping[str, str], *, open_timeout: float
+) -> AsyncGenerator[Frame, None]:
+    """Frames of one WebSocket connection to `/v1/ws`, until it closes."""
+    uri = f"{ws_url}/v1/ws?{urlencode(query)}"
+    try:
+        async with connect(uri, open_timeout=open_timeout) as ws:
+            yield Frame("open")
+            async for message in ws:
+                frame = json.loads(message)
+                yield Frame(frame["event"], frame.get("id"), frame.get("data") or {})
+    except InvalidStatus as exc:
+        response = exc.response
+        retry_after = response.headers.get("Retry-After")
+        try:
+            _raise_for_status(
+                response.status_code,
+                response.reason_phrase,
+                bytes(response.body or b""),
+                retry_after,
+            )
+        except ServiceUnavailableError as outage:
+            raise WebSocketRefusedError(str(outage)) from exc
+    except (InvalidHandshake, TimeoutError) as exc:
+        raise WebSocketRefusedError(
+            f"WebSocket handshake failed: {exc or type(exc).__name__}"
+        ) from exc
+    except (OSError, ConnectionClosedError) as exc:
+        raise ServiceUnavailableError(
+            f"WebSocket connection lost: {exc or type(exc).__name__}"
+        ) from exc
+
+
+async def sse_frames(
+    http: httpx.AsyncClient,
+    query: Mapping[str, str],
+    *,
+    last_event_id: str | None,
+    read_timeout: float,
+) -> AsyncGenerator[Frame, None]:
+    """Frames of one SSE response from `/v1/events`, until it ends."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    timeout = httpx.Timeout(http.timeout.connect, read=read_timeout)
+    try:
+        async with aconnect_sse(
+            http, "GET", "/v1/events", params=dict(query), headers=headers, timeout=timeout
+        ) as source:
+            response = source.response
+            if response.status_code != 200:
+                body = await response.aread()
+                status, reason = response.status_code, response.reason_phrase
+                _raise_for_status(status, reason, body, response.headers.get("Retry-After"))
+            yield Frame("open")
+            async for sse in source.aiter_sse():
+                if sse.data:
+                    yield Frame(sse.event, sse.id or None, json.loads(sse.data))
+                elif sse.id:
+                    yield Frame("position", sse.id)
+    except (httpx.TransportError, SSEError) as exc:
+        raise ServiceUnavailableError(f"SSE connection lost: {exc or type(exc).__name__}") from exc
