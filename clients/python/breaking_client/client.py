@@ -97,34 +97,21 @@ class BreakingClient:
         Raises `ApiError` if the server rejects the filters.
         """
         query = _filters(regions=regions, language=language, category=category, priority=priority)
-        resume = last_event_id
-        last_seen: EventKey | None = event_key(last_event_id) if last_event_id else None
+        position = _Position(last_event_id)
         transport: Transport = "sse" if self._transport == "sse" else "websocket"
         websocket_opened = False
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                async with aclosing(self._frames(transport, query, resume)) as frames:
+                async with aclosing(self._frames(transport, query, position.resume)) as frames:
                     async for frame in frames:
                         if frame.kind == "open":
                             logger.info("live over %s from %s", transport, self.url)
                             attempt = 0
                             websocket_opened |= transport == "websocket"
-                        elif frame.kind in _EVENT_TYPES:
-                            event = Event.model_validate(frame.data)
-                            if last_seen is not None and event.key <= last_seen:
-                                continue  # already delivered: a replay overlapping what we saw
-                            last_seen, resume = event.key, event.id
-                            yield event
-                        elif frame.kind == "reset":
-                            # The server goes live from now: older ids mean nothing any more.
-                            last_seen, resume = None, frame.id
-                            yield Reset()
-                        elif frame.kind == "ready" or (frame.kind == "position" and resume is None):
-                            resume = frame.id or resume
-                        elif frame.kind == "error":
-                            raise ApiError(Problem.model_validate(frame.data))
+                        elif (delivery := position.apply(frame)) is not None:
+                            yield delivery
                 reason = "the server closed the stream"
             except (ApiError, WebSocketRefusedError) as exc:
                 if self._transport == "auto" and transport == "websocket" and not websocket_opened:
@@ -243,6 +230,33 @@ class BreakingClient:
                 response.status_code, response.reason_phrase, response.content, retry_after
             )
         return response.content
+
+
+class _Position:
+    """Where a subscription stands: the id to resume after, and the last event delivered."""
+
+    def __init__(self, last_event_id: str | None) -> None:
+        self.resume = last_event_id
+        self._last_seen: EventKey | None = event_key(last_event_id) if last_event_id else None
+
+    def apply(self, frame: Frame) -> Event | Reset | None:
+        """Move along with one frame; returns what the app should get, if anything."""
+        if frame.kind in _EVENT_TYPES:
+            event = Event.model_validate(frame.data)
+            if self._last_seen is not None and event.key <= self._last_seen:
+                return None  # already delivered: a replay overlapping what was seen
+            self._last_seen, self.resume = event.key, event.id
+            return event
+        if frame.kind == "reset":
+            # The server goes live from now: older ids mean nothing any more.
+            self._last_seen, self.resume = None, frame.id
+            return Reset()
+        if frame.kind in ("ready", "position"):
+            # Live from here: everything before it that matched was delivered.
+            self.resume = frame.id or self.resume
+        elif frame.kind == "error":
+            raise ApiError(Problem.model_validate(frame.data))
+        return None
 
 
 def _filters(

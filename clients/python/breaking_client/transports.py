@@ -30,7 +30,7 @@ class Frame:
 
 
 class WebSocketRefusedError(ServiceUnavailableError):
-    """The server was reached but no WebSocket opened: a reason to fall back to SSE."""
+    """The server was reached but spoke no WebSocket back: a reason to fall back to SSE."""
 
 
 def _raise_for_status(status: int, reason: str, body: bytes, retry_after: str | None) -> None:
@@ -54,16 +54,9 @@ async def websocket_frames(
                 yield Frame(frame["event"], frame.get("id"), frame.get("data") or {})
     except InvalidStatus as exc:
         response = exc.response
+        body = bytes(response.body or b"")
         retry_after = response.headers.get("Retry-After")
-        try:
-            _raise_for_status(
-                response.status_code,
-                response.reason_phrase,
-                bytes(response.body or b""),
-                retry_after,
-            )
-        except ServiceUnavailableError as outage:
-            raise WebSocketRefusedError(str(outage)) from exc
+        _raise_for_status(response.status_code, response.reason_phrase, body, retry_after)
     except (InvalidHandshake, TimeoutError) as exc:
         raise WebSocketRefusedError(
             f"WebSocket handshake failed: {exc or type(exc).__name__}"
