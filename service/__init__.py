@@ -1,0 +1,1 @@
+"""breaking-push: real-time breaking-news push over SSE and WebSocket."""

@@ -1,0 +1,122 @@
+"""The broker interface: publish atomically, deliver live to this node, replay history."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.events import Event, EventKey
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached; nothing was published."""
+
+
+class UnknownAlert(Exception):
+    """The alert does not exist, has expired or was retracted."""
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key was reused with a different request body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event before the broker gives it an id.
+
+    `body` is the stored form (`events.stored_body`); `alert_id` names the alert a
+    correction or retraction changes; `headline` is a correction's new headline.
+    """
+
+    kind: str
+    body: bytes
+    alert_id: str | None = None
+    headline: str | None = None
+    ttl_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key, scoped to one editor, with its request's fingerprint."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    event: Event
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Events after a resume id, oldest first; `reset` when that id is no longer covered."""
+
+    events: list[Event]
+    reset: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlert:
+    """An alert that is neither expired nor retracted, with its latest headline."""
+
+    event: Event
+    headline: str
+
+    def payload(self) -> dict[str, Any]:
+        if self.event.type != "alert":
+            raise ValueError("a live alert is always an alert event")
+        return {**self.event.payload, "headline": self.headline}
+
+
+OnEvent = Callable[[Event], None]
+OnSync = Callable[[EventKey, bool], None]
+"""Called with the position live delivery continues from, and whether events were lost before it."""
+
+
+class Broker(ABC):
+    """Pub/sub mechanics and history; a node owns one and hands its live events to the hub."""
+
+    @property
+    @abstractmethod
+    def ready(self) -> bool:
+        """Connected and subscribed, so live events are flowing."""
+
+    @abstractmethod
+    async def start(self, on_event: OnEvent, on_sync: OnSync) -> None:
+        """Connect and deliver every event, in id order, to `on_event` until `close`.
+
+        `on_sync(position, lost)` comes once the first subscription is live, and again with
+        `lost=True` whenever events may have been lost for good (a broker that came back
+        empty): subscribers must then reload from the listing.
+        """
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def position(self) -> EventKey:
+        """The id up to which history is complete: the newest event's, or the epoch's start."""
+
+    @abstractmethod
+    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
+        """Append to history and publish live in one atomic step."""
+
+    @abstractmethod
+    async def history(self, after: EventKey) -> History:
+        """Every retained event after `after`, or `reset` if some may be missing."""
+
+    @abstractmethod
+    async def alert(self, alert_id: str) -> LiveAlert | None:
+        """The live alert with this id, if it is neither expired nor retracted."""
+
+    @abstractmethod
+    async def live_alerts(self) -> list[LiveAlert]:
+        """Every live alert, newest first."""
+
+    @abstractmethod
+    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
+        """Count one hit; the seconds to wait when `key` has exceeded `limit` in this window."""

@@ -1,0 +1,144 @@
+"""The embedded broker: one node, history in memory. The zero-setup default."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_right
+
+from service.broker.base import (
+    Broker,
+    Draft,
+    History,
+    IdempotencyConflict,
+    IdempotencyKey,
+    LiveAlert,
+    OnEvent,
+    OnSync,
+    Published,
+    UnknownAlert,
+)
+from service.config import Settings
+from service.events import Event, EventKey, format_id
+
+# Idempotency records are bounded by count as well as by age, so a key flood cannot grow memory.
+_MAX_IDEMPOTENCY_KEYS = 100_000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MemoryBroker(Broker):
+    """Same semantics as the Redis broker, for a single process; everything is lost on restart."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._size = settings.history_size
+        self._idempotency_ttl_ms = settings.idempotency_ttl_seconds * 1000
+        self._events: list[Event] = []
+        # Ids before the broker started belong to an earlier life whose history is gone; the
+        # floor sits 1 ms back so that the first event's id is above it.
+        self._floor: EventKey = (_now_ms() - 1, 0)
+        self._trimmed: EventKey | None = None
+        self._alerts: dict[str, LiveAlert] = {}
+        self._idempotency: dict[str, tuple[str, Event, int]] = {}
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._on_event: OnEvent | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._on_event is not None
+
+    async def start(self, on_event: OnEvent, on_sync: OnSync) -> None:
+        self._on_event = on_event
+        self._loop = asyncio.get_running_loop()
+        on_sync(await self.position(), False)
+
+    async def close(self) -> None:
+        self._on_event = None
+
+    async def position(self) -> EventKey:
+        return self._events[-1].key if self._events else self._floor
+
+    def _next_key(self) -> EventKey:
+        now = _now_ms()
+        last = self._events[-1].key if self._events else self._floor
+        return (last[0], last[1] + 1) if last[0] >= now else (now, 0)
+
+    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
+        now = _now_ms()
+        if idempotency is not None:
+            prior = self._idempotency.get(idempotency.key)
+            if prior is not None and prior[2] > now:
+                if prior[0] != idempotency.fingerprint:
+                    raise IdempotencyConflict(idempotency.key)
+                return Published(prior[1], replayed=True)
+        self._expire(now)
+        if draft.kind != "alert" and (draft.alert_id not in self._alerts):
+            raise UnknownAlert(draft.alert_id)
+        event = Event.decode(format_id(self._next_key()), draft.body)
+        self._append(event)
+        self._apply(draft, event)
+        if idempotency is not None:
+            self._remember(idempotency, event, now)
+        if self._on_event is not None and self._loop is not None:
+            # Fan-out runs after the editor's response is on its way, as with Redis pub/sub.
+            self._loop.call_soon(self._on_event, event)
+        return Published(event)
+
+    def _append(self, event: Event) -> None:
+        self._events.append(event)
+        if len(self._events) >= 2 * self._size:
+            cut = len(self._events) - self._size
+            self._trimmed = self._events[cut - 1].key
+            del self._events[:cut]
+
+    def _apply(self, draft: Draft, event: Event) -> None:
+        if draft.kind == "alert":
+            self._alerts[event.id] = LiveAlert(event, event.payload["headline"])
+        elif draft.kind == "correction" and draft.alert_id is not None and draft.headline:
+            current = self._alerts[draft.alert_id]
+            self._alerts[draft.alert_id] = LiveAlert(current.event, draft.headline)
+        elif draft.alert_id is not None:
+            del self._alerts[draft.alert_id]
+
+    def _remember(self, idempotency: IdempotencyKey, event: Event, now: int) -> None:
+        records = self._idempotency
+        records[idempotency.key] = (idempotency.fingerprint, event, now + self._idempotency_ttl_ms)
+        while len(records) > _MAX_IDEMPOTENCY_KEYS:
+            del records[next(iter(records))]
+
+    def _expire(self, now: int) -> None:
+        gone = [alert_id for alert_id, a in self._alerts.items() if a.event.expires_ms <= now]
+        for alert_id in gone:
+            del self._alerts[alert_id]
+
+    async def history(self, after: EventKey) -> History:
+        top = await self.position()
+        if (
+            after < self._floor
+            or after > top
+            or (self._trimmed is not None and after < self._trimmed)
+        ):
+            return History([], reset=True)
+        start = bisect_right(self._events, after, key=lambda event: event.key)
+        return History(self._events[start:], reset=False)
+
+    async def alert(self, alert_id: str) -> LiveAlert | None:
+        self._expire(_now_ms())
+        return self._alerts.get(alert_id)
+
+    async def live_alerts(self) -> list[LiveAlert]:
+        self._expire(_now_ms())
+        return sorted(self._alerts.values(), key=lambda a: a.event.key, reverse=True)
+
+    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
+        now = _now_ms()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= window_s * 1000:
+            start, count = now, 0
+        self._windows[key] = (start, count + 1)
+        if count + 1 > limit:
+            return (start + window_s * 1000 - now) / 1000
+        return None

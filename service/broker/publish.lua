@@ -1,0 +1,49 @@
+-- Publish one event atomically: idempotency check, XADD to the capped history
+-- stream, live-alert bookkeeping, PUBLISH. Either all of it happens or none.
+-- KEYS: stream, meta, alerts, corrected, expiry, idempotency
+-- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel
+local stream, meta, alerts, corrected, expiry, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local kind, body, alert_id, headline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local fingerprint = ARGV[7]
+
+if fingerprint ~= '' then
+  local prior = redis.call('GET', idem)
+  if prior then return {'replay', prior} end
+end
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The epoch floor: ids below it predate this history (Redis came back empty). It sits 1 ms
+-- before now, so the epoch's first event, added below in this same millisecond, is above it.
+if redis.call('EXISTS', meta) == 0 then
+  redis.call('HSET', meta, 'floor', string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
+end
+
+-- Sweep a bounded batch of expired alerts so the live set never grows without end.
+local gone = redis.call('ZRANGEBYSCORE', expiry, '-inf', now_ms, 'LIMIT', 0, 100)
+if #gone > 0 then
+  redis.call('ZREM', expiry, unpack(gone))
+  redis.call('HDEL', alerts, unpack(gone))
+  redis.call('HDEL', corrected, unpack(gone))
+end
+
+if kind ~= 'alert' and redis.call('HEXISTS', alerts, alert_id) == 0 then
+  return {'unknown', alert_id}
+end
+
+local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'e', body)
+if kind == 'alert' then
+  redis.call('HSET', alerts, id, body)
+  redis.call('ZADD', expiry, tonumber(string.match(id, '^(%d+)')) + tonumber(ARGV[6]), id)
+elseif kind == 'correction' then
+  redis.call('HSET', corrected, alert_id, headline)
+else
+  redis.call('HDEL', alerts, alert_id)
+  redis.call('HDEL', corrected, alert_id)
+  redis.call('ZREM', expiry, alert_id)
+end
+redis.call('PUBLISH', ARGV[9], id .. ' ' .. body)
+if fingerprint ~= '' then
+  redis.call('SET', idem, fingerprint .. '\n' .. id .. '\n' .. body, 'EX', ARGV[8])
+end
+return {'ok', id}

@@ -1,0 +1,264 @@
+"""The Redis broker: a capped stream for history, pub/sub for live, one subscription per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import Connection, parse_url
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from service.broker.base import (
+    Broker,
+    BrokerUnavailable,
+    Draft,
+    History,
+    IdempotencyConflict,
+    IdempotencyKey,
+    LiveAlert,
+    OnEvent,
+    OnSync,
+    Published,
+    UnknownAlert,
+)
+from service.config import Settings
+from service.events import Event, EventKey, parse_id
+
+log = logging.getLogger("breaking_push.broker")
+
+_SCRIPTS = Path(__file__).parent
+# A silent subscription is pinged after this long; one more silence of this length drops it.
+_PING_AFTER_S = 5.0
+_BACKOFF_MAX_S = 5.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisBroker(Broker):
+    """Any number of nodes share one Redis; each node reads every event once, in id order."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url is not None
+        self._url = settings.redis_url
+        self._size = settings.history_size
+        self._idempotency_ttl = settings.idempotency_ttl_seconds
+        prefix = settings.key_prefix
+        self._stream = f"{prefix}:events"
+        self._meta = f"{prefix}:meta"
+        self._alerts = f"{prefix}:alerts"
+        self._corrected = f"{prefix}:corrected"
+        self._expiry = f"{prefix}:expiry"
+        self._idem_prefix = f"{prefix}:idem:"
+        self._rate_prefix = f"{prefix}:rate:"
+        self._channel = f"{prefix}:live"
+        # No automatic retries: a publish retried after its reply was lost could publish twice.
+        self._redis = Redis.from_url(
+            self._url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+        self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
+        self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
+        self._last: EventKey = (0, 0)
+        self._ready = False
+        self._reader: asyncio.Task[None] | None = None
+        self._on_event: OnEvent | None = None
+        self._on_sync: OnSync | None = None
+        self._first_ready = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def start(self, on_event: OnEvent, on_sync: OnSync) -> None:
+        self._on_event, self._on_sync = on_event, on_sync
+        self._reader = asyncio.create_task(self._read_forever(), name="redis-subscription")
+        # Give a reachable Redis a moment so the node starts ready; an unreachable one
+        # leaves it unready (503 on /readyz) while the reader keeps retrying.
+        try:
+            await asyncio.wait_for(self._first_ready.wait(), timeout=3)
+        except TimeoutError:
+            log.warning("Redis at %s is not reachable yet; retrying in the background", self._host)
+
+    @property
+    def _host(self) -> str:
+        kwargs = parse_url(self._url)
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._ready = False
+        await self._redis.aclose()
+
+    async def _read_forever(self) -> None:
+        delay = 0.05
+        while True:
+            connection = Connection(**parse_url(self._url), socket_connect_timeout=2)
+            try:
+                await connection.connect()  # type: ignore[no-untyped-call]
+                await connection.send_command("SUBSCRIBE", self._channel)
+                await connection.read_response()
+                # Subscribed first, then backfill: whatever is published meanwhile arrives
+                # twice and the id check in _deliver keeps the first.
+                await self._backfill()
+                self._ready = True
+                self._first_ready.set()
+                delay = 0.05
+                log.info("subscribed to Redis at %s; live from %s", self._host, self._last)
+                await self._listen(connection)
+            except (RedisError, OSError) as exc:
+                if self._ready:
+                    log.warning("lost Redis at %s (%s); reconnecting", self._host, exc)
+                self._ready = False
+            finally:
+                await connection.disconnect()
+            # Full jitter, so a fleet of nodes does not reconnect in lockstep.
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, _BACKOFF_MAX_S)
+
+    async def _backfill(self) -> None:
+        assert self._on_sync is not None
+        if not self._first_ready.is_set():
+            self._last = await self.position()
+            self._on_sync(self._last, False)
+            return
+        history = await self._history(self._last, ensure_floor=True)
+        if history.reset:
+            log.warning(
+                "Redis history no longer covers %s: telling subscribers to reload", self._last
+            )
+            self._last = await self.position()
+            self._on_sync(self._last, True)
+            return
+        for event in history.events:
+            self._deliver(event)
+
+    async def _listen(self, connection: Connection) -> None:
+        awaiting_pong = False
+        while True:
+            message = await connection.read_response(timeout=_PING_AFTER_S)
+            if message is None:
+                if awaiting_pong:
+                    raise ConnectionError("Redis stopped answering pings")
+                await connection.send_command("PING")
+                awaiting_pong = True
+                continue
+            awaiting_pong = False
+            if message[0] == b"message":
+                event_id, _, body = message[2].partition(b" ")
+                self._deliver(Event.decode(event_id.decode(), body))
+
+    def _deliver(self, event: Event) -> None:
+        if event.key <= self._last:
+            return
+        self._last = event.key
+        assert self._on_event is not None
+        self._on_event(event)
+
+    async def position(self) -> EventKey:
+        floor, _, last, _ = await self._read_history((0, 0), entries=False, ensure_floor=True)
+        return max(parse_id(_text(floor)), parse_id(_text(last)))
+
+    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
+        keys = [self._stream, self._meta, self._alerts, self._corrected, self._expiry]
+        keys.append(self._idem_prefix + (idempotency.key if idempotency else ""))
+        args: list[bytes | str | int] = [
+            draft.kind,
+            draft.body,
+            draft.alert_id or "",
+            draft.headline or "",
+        ]
+        args += [self._size, draft.ttl_ms, idempotency.fingerprint if idempotency else ""]
+        args += [self._idempotency_ttl, self._channel]
+        try:
+            status, value = await self._publish_script(keys=keys, args=args)
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        if status == b"unknown":
+            raise UnknownAlert(draft.alert_id)
+        if status == b"replay":
+            fingerprint, event_id, body = value.split(b"\n", 2)
+            if idempotency is None or fingerprint.decode() != idempotency.fingerprint:
+                raise IdempotencyConflict(idempotency.key if idempotency else "")
+            return Published(Event.decode(event_id.decode(), body), replayed=True)
+        return Published(Event.decode(_text(value), draft.body))
+
+    async def history(self, after: EventKey) -> History:
+        return await self._history(after, ensure_floor=False)
+
+    async def _read_history(self, after: EventKey, *, entries: bool, ensure_floor: bool) -> Any:
+        args: list[str | int] = [f"{after[0]}-{after[1]}", int(entries), int(ensure_floor)]
+        try:
+            return await self._history_script(keys=[self._stream, self._meta], args=args)
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+
+    async def _history(self, after: EventKey, *, ensure_floor: bool) -> History:
+        floor, trimmed, last, entries = await self._read_history(
+            after, entries=True, ensure_floor=ensure_floor
+        )
+        top = max(parse_id(_text(last)), parse_id(_text(floor)))
+        if after < parse_id(_text(floor)) or after < parse_id(_text(trimmed)) or after > top:
+            return History([], reset=True)
+        return History([Event.decode(_text(i), fields[1]) for i, fields in entries], reset=False)
+
+    async def alert(self, alert_id: str) -> LiveAlert | None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hget(self._alerts, alert_id)
+                pipe.hget(self._corrected, alert_id)
+                pipe.zscore(self._expiry, alert_id)
+                body, headline, expires = await pipe.execute()
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        if body is None or expires is None or expires <= time.time() * 1000:
+            return None
+        return _live(alert_id, body, headline)
+
+    async def live_alerts(self) -> list[LiveAlert]:
+        now_ms = int(time.time() * 1000)
+        try:
+            ids = cast(
+                "list[bytes]",
+                await self._redis.zrevrangebyscore(self._expiry, "+inf", f"({now_ms}"),
+            )
+            if not ids:
+                return []
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hmget(self._alerts, ids)
+                pipe.hmget(self._corrected, ids)
+                bodies, headlines = await pipe.execute()
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        alerts = [
+            _live(_text(i), body, headline)
+            for i, body, headline in zip(ids, bodies, headlines, strict=True)
+            if body is not None
+        ]
+        return sorted(alerts, key=lambda a: a.event.key, reverse=True)
+
+    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
+        name = self._rate_prefix + key
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window_s, nx=True)
+                pipe.pttl(name)
+                count, _, ttl_ms = await pipe.execute()
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        return max(ttl_ms, 0) / 1000 if count > limit else None
+
+
+def _live(alert_id: str, body: bytes, headline: bytes | None) -> LiveAlert:
+    event = Event.decode(alert_id, body)
+    return LiveAlert(event, _text(headline) if headline is not None else event.payload["headline"])

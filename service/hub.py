@@ -1,0 +1,213 @@
+"""This node's subscribers, indexed by filter, and the fan-out hot path.
+
+Delivering an event costs one `transport.write()` of bytes encoded once per transport
+for each matching subscriber: no task, queue or coroutine wake-up per subscriber.
+Backpressure policy: a subscriber whose transport buffer is over the bound when an
+event is due is disconnected (it resumes by event id); nothing waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+from service.events import Event, EventKey
+from service.metrics import Metrics
+from service.models import Filter
+
+log = logging.getLogger("breaking_push.hub")
+
+SSE, WS = 0, 1
+TRANSPORT_NAMES = ("sse", "ws")
+BucketKey = tuple[str | None, str | None, str | None, int]
+NO_POSITION: EventKey = (0, 0)
+
+
+class Subscriber(Protocol):
+    """What the hub needs of a connection; the transports implement it."""
+
+    transport: asyncio.Transport
+    filter: Filter
+
+    @property
+    def kind(self) -> int: ...
+
+    def go_live(self, position: EventKey) -> None:
+        """Replay is over: tell the client where live delivery starts."""
+
+    def send_reset(self) -> None:
+        """History cannot cover the client's position: it must reload the listing."""
+
+    def heartbeat(self, now: float) -> None:
+        """Keep the connection alive, or close it if the peer has gone silent."""
+
+    def drop(self, reason: str) -> None:
+        """Close at once with a logged reason."""
+
+
+def bucket_keys(flt: Filter) -> list[BucketKey]:
+    """The index entries a subscriber is filed under: one per region it follows."""
+    regions: Iterable[str | None] = sorted(flt.regions) if flt.regions is not None else (None,)
+    return [(region, flt.language, flt.category, flt.min_priority) for region in regions]
+
+
+def _event_keys(event: Event) -> list[BucketKey]:
+    """Every index entry whose subscribers match the event."""
+    return list(
+        itertools.product(
+            (*event.regions, None),
+            (event.language, None),
+            (event.category, None) if event.category else (None,),
+            range(event.priority + 1),
+        )
+    )
+
+
+class Hub:
+    """Holds live and replaying subscribers; fans each broker event out to the matching ones."""
+
+    def __init__(self, metrics: Metrics, *, buffer_bytes: int, replay_cache: int) -> None:
+        self._metrics = metrics
+        self._limit = buffer_bytes
+        self._buckets: dict[BucketKey, tuple[set[Subscriber], set[Subscriber]]] = {}
+        self._live: set[Subscriber] = set()
+        self._pending: dict[Subscriber, list[Event]] = {}
+        self._recent: deque[Event] = deque(maxlen=replay_cache)
+        self._recent_floor: EventKey = NO_POSITION
+        self.position: EventKey = NO_POSITION
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._advanced: asyncio.Event | None = None
+
+    def start(self, heartbeat_s: float) -> None:
+        """One heartbeat timer for the whole node."""
+        loop = asyncio.get_running_loop()
+
+        def beat() -> None:
+            now = loop.time()
+            for sub in list(self._live):
+                sub.heartbeat(now)
+            self._heartbeat = loop.call_later(heartbeat_s, beat)
+
+        self._heartbeat = loop.call_later(heartbeat_s, beat)
+
+    def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._live) + len(self._pending)
+
+    # -- fan-out -----------------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> None:
+        """Deliver one event to every matching subscriber: the hot path."""
+        self.position = event.key
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
+        if len(self._recent) == self._recent.maxlen and self._recent:
+            self._recent_floor = self._recent[0].key
+        self._recent.append(event)
+        for sub, buffered in self._pending.items():
+            if sub.filter.matches(event):
+                buffered.append(event)
+        groups = [g for k in _event_keys(event) if (g := self._buckets.get(k)) is not None]
+        delivered = 0
+        slow: list[Subscriber] = []
+        limit = self._limit
+        for kind, payload in ((SSE, event.sse), (WS, event.ws)):
+            sets = [group[kind] for group in groups if group[kind]]
+            # A subscriber following several of the event's regions sits in several sets.
+            targets: Iterable[Subscriber] = (
+                set().union(*sets)
+                if len(sets) > 1 and len(event.regions) > 1
+                else itertools.chain(*sets)
+            )
+            for sub in targets:
+                transport = sub.transport
+                if transport.get_write_buffer_size() > limit:
+                    slow.append(sub)
+                    continue
+                transport.write(payload)
+                delivered += 1
+        for sub in slow:
+            sub.drop(
+                f"unable to receive updates fast enough ({sub.transport.get_write_buffer_size()} bytes buffered)"
+            )
+            self._metrics.slow_disconnects.inc()
+        self._metrics.delivered(event, delivered)
+
+    def sync(self, position: EventKey, lost: bool) -> None:
+        """Continue from the broker's position; if events were lost, every subscriber reloads."""
+        self.position = self._recent_floor = position
+        self._recent.clear()
+        if lost:
+            for sub in [*self._live, *self._pending]:
+                sub.send_reset()
+
+    # -- membership ----------------------------------------------------------------------------
+
+    def add(self, sub: Subscriber) -> None:
+        """File a subscriber in the index: from now on it receives live events."""
+        for key in bucket_keys(sub.filter):
+            self._buckets.setdefault(key, (set(), set()))[sub.kind].add(sub)
+        self._live.add(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        """Forget a subscriber wherever it is; safe to call more than once."""
+        self._pending.pop(sub, None)
+        if sub not in self._live:
+            return
+        self._live.discard(sub)
+        for key in bucket_keys(sub.filter):
+            group = self._buckets.get(key)
+            if group is not None:
+                group[sub.kind].discard(sub)
+                if not group[SSE] and not group[WS]:
+                    del self._buckets[key]
+
+    def hold(self, sub: Subscriber) -> None:
+        """Buffer matching events for a subscriber while its replay is read."""
+        self._pending[sub] = []
+
+    def release(self, sub: Subscriber) -> list[Event] | None:
+        """Stop buffering; the events dispatched since `hold`, or None if it went away."""
+        return self._pending.pop(sub, None)
+
+    async def reached(self, position: EventKey) -> None:
+        """Wait until this node has dispatched up to `position`."""
+        while self.position < position:
+            if self._advanced is None:
+                self._advanced = asyncio.Event()
+            await self._advanced.wait()
+
+    def replaying(self, sub: Subscriber) -> bool:
+        return sub in self._pending
+
+    def pending_size(self, sub: Subscriber) -> int:
+        return len(self._pending.get(sub, ()))
+
+    def recent_after(self, after: EventKey) -> list[Event] | None:
+        """Events after `after` from this node's memory, or None if it does not cover them."""
+        if not self._recent_floor <= after <= self.position:
+            return None
+        return [event for event in self._recent if event.key > after]
+
+    def census(self) -> dict[str, object]:
+        """Subscriber counts for the desk: total, per transport and per followed region."""
+        by_region: dict[str, int] = {}
+        for sub in itertools.chain(self._live, self._pending):
+            for region in sorted(sub.filter.regions) if sub.filter.regions is not None else ("*",):
+                by_region[region] = by_region.get(region, 0) + 1
+        kinds = [sub.kind for sub in itertools.chain(self._live, self._pending)]
+        return {
+            "total": len(kinds),
+            "sse": kinds.count(SSE),
+            "ws": kinds.count(WS),
+            "by_region": by_region,
+        }

@@ -1,0 +1,315 @@
+"""The editors' door: validate, authorise, publish; and the live listing for first paint."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.auth import authenticate, authorize
+from service.broker.base import (
+    Broker,
+    BrokerUnavailable,
+    Draft,
+    IdempotencyConflict,
+    IdempotencyKey,
+    Published,
+    UnknownAlert,
+)
+from service.config import EditorToken, Settings
+from service.events import Event, stored_body
+from service.metrics import Metrics
+from service.models import (
+    AlertIn,
+    AlertList,
+    AlertQuery,
+    CorrectionIn,
+    EventPayload,
+    RetractionIn,
+)
+from service.openapi import Operation, operation
+from service.problems import Problem, from_validation
+from service.subscribe import _one, parse_filter
+
+log = logging.getLogger("breaking_push.ingest")
+
+_WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
+_MAX_IDEMPOTENCY_KEY = 255
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status, headers, media_type="application/json")
+
+
+class Ingest:
+    """Publishing routes; every failure is a problem+json answer and publishes nothing."""
+
+    def __init__(self, settings: Settings, broker: Broker, metrics: Metrics) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._metrics = metrics
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/alerts", self.create, methods=["POST"]),
+            Route("/v1/alerts", self.listing, methods=["GET"]),
+            Route("/v1/alerts/{alert_id}", self.show, methods=["GET"]),
+            Route("/v1/alerts/{alert_id}", self.retract, methods=["DELETE"]),
+            Route("/v1/alerts/{alert_id}/corrections", self.correct, methods=["POST"]),
+        ]
+
+    @operation(
+        Operation(
+            "Publish an alert",
+            201,
+            EventPayload,
+            AlertIn,
+            errors=_WRITE_ERRORS,
+            auth=True,
+            tags=("ingest",),
+        )
+    )
+    async def create(self, request: Request) -> Response:
+        editor = await self._editor(request)
+        alert = await self._body(request, AlertIn, required=True)
+        authorize(editor, alert.regions)
+        ttl = alert.ttl_seconds or self._settings.default_ttl_seconds
+        fields = alert.model_dump(mode="json", exclude={"ttl_seconds"})
+        draft = Draft(
+            "alert", stored_body({"type": "alert", **fields, "ttl": ttl}), ttl_ms=ttl * 1000
+        )
+        return await self._publish(request, editor, draft, alert)
+
+    @operation(
+        Operation(
+            "Correct an alert's headline",
+            201,
+            EventPayload,
+            CorrectionIn,
+            errors=(*_WRITE_ERRORS, 404),
+            auth=True,
+            tags=("ingest",),
+        )
+    )
+    async def correct(self, request: Request) -> Response:
+        editor = await self._editor(request)
+        correction = await self._body(request, CorrectionIn, required=True)
+        alert = await self._live(request, editor)
+        draft = Draft(
+            "correction",
+            stored_body(
+                {
+                    "type": "correction",
+                    "alert_id": alert.id,
+                    "headline": correction.headline,
+                    **_routing(alert.payload),
+                    "expires_ms": alert.expires_ms,
+                }
+            ),
+            alert_id=alert.id,
+            headline=correction.headline,
+        )
+        return await self._publish(request, editor, draft, correction)
+
+    @operation(
+        Operation(
+            "Retract an alert",
+            200,
+            EventPayload,
+            RetractionIn,
+            errors=(*_WRITE_ERRORS, 404),
+            auth=True,
+            tags=("ingest",),
+        )
+    )
+    async def retract(self, request: Request) -> Response:
+        editor = await self._editor(request)
+        retraction = await self._body(request, RetractionIn, required=False)
+        alert = await self._live(request, editor)
+        draft = Draft(
+            "retraction",
+            stored_body(
+                {
+                    "type": "retraction",
+                    "alert_id": alert.id,
+                    "reason": retraction.reason,
+                    **_routing(alert.payload),
+                    "expires_ms": alert.expires_ms,
+                }
+            ),
+            alert_id=alert.id,
+        )
+        return await self._publish(request, editor, draft, retraction, status=200)
+
+    @operation(
+        Operation(
+            "Live alerts, newest first, corrections applied",
+            200,
+            AlertList,
+            query=AlertQuery,
+            errors=(400, 503),
+            tags=("listing",),
+        )
+    )
+    async def listing(self, request: Request) -> Response:
+        params = {key: request.query_params.getlist(key) for key in request.query_params}
+        flt = parse_filter(params, self._settings.regions)
+        limit = _limit(_one(params, "limit"))
+        try:
+            alerts = await self._broker.live_alerts()
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from exc
+        payloads = [a.payload() for a in alerts if flt.matches(a.event)][:limit]
+        return json_response({"alerts": payloads}, headers={"cache-control": "no-cache"})
+
+    @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
+    async def show(self, request: Request) -> Response:
+        alert_id = request.path_params["alert_id"]
+        try:
+            alert = await self._broker.alert(alert_id)
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from exc
+        if alert is None:
+            raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
+        return json_response(alert.payload())
+
+    async def _editor(self, request: Request) -> EditorToken:
+        editor = authenticate(request, self._settings.editor_tokens)
+        try:
+            wait = await self._broker.rate_limit(
+                editor.name, self._settings.publish_rate_per_minute, 60
+            )
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from exc
+        if wait is not None:
+            raise Problem(
+                429,
+                f"editor {editor.name!r} is over {self._settings.publish_rate_per_minute} writes a minute",
+                headers={"retry-after": str(max(1, math.ceil(wait)))},
+            )
+        return editor
+
+    async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
+        raw = await self._read(request)
+        if not raw.strip() and not required:
+            return model.model_validate({})
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise Problem(
+                415, f"send the body as application/json, not {media or 'no content type'}"
+            )
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise Problem(422, "the body must be a JSON object")
+        context = {
+            "regions": self._settings.regions,
+            "max_ttl_seconds": self._settings.max_ttl_seconds,
+        }
+        try:
+            return model.model_validate(data, context=context)
+        except ValidationError as exc:
+            raise from_validation(exc.errors(), model.__name__.removesuffix("In").lower()) from None
+
+    async def _read(self, request: Request) -> bytes:
+        limit = self._settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise Problem(413, f"the body is over {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"the body is over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _live(self, request: Request, editor: EditorToken) -> Event:
+        alert_id = request.path_params["alert_id"]
+        try:
+            alert = await self._broker.alert(alert_id)
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from exc
+        if alert is None:
+            raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
+        authorize(editor, alert.event.regions)
+        return alert.event
+
+    async def _publish(
+        self,
+        request: Request,
+        editor: EditorToken,
+        draft: Draft,
+        body: BaseModel,
+        status: int = 201,
+    ) -> Response:
+        idempotency = _idempotency(request, editor, body)
+        try:
+            published: Published = await self._broker.publish(draft, idempotency)
+        except UnknownAlert:
+            raise Problem(
+                404, f"no live alert {draft.alert_id!r} (unknown, expired or retracted)"
+            ) from None
+        except IdempotencyConflict:
+            raise Problem(
+                422, "this Idempotency-Key was already used with a different request"
+            ) from None
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from exc
+        event = published.event
+        headers = {"location": f"/v1/alerts/{event.alert_id}"}
+        if published.replayed:
+            headers["idempotent-replayed"] = "true"
+        else:
+            self._metrics.published.labels(event.type).inc()
+            log.info(
+                "%s %s by %s to %s", event.type, event.id, editor.name, ",".join(event.regions)
+            )
+        return json_response(event.payload, status, headers)
+
+
+def _routing(payload: dict[str, Any]) -> dict[str, Any]:
+    """The alert fields a correction or retraction copies, so it reaches the same subscribers."""
+    return {k: payload.get(k) for k in ("regions", "language", "category", "priority")}
+
+
+def _limit(value: str | None) -> int:
+    try:
+        return AlertQuery.model_validate({"limit": value} if value is not None else {}).limit
+    except ValidationError as exc:
+        raise Problem(400, f"limit: {exc.errors()[0]['msg']}") from None
+
+
+def _idempotency(request: Request, editor: EditorToken, body: BaseModel) -> IdempotencyKey | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > _MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise Problem(
+            400, f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} printable characters"
+        )
+    # The same key means the same request: same method, path and (validated) body.
+    request_form = f"{request.method} {request.url.path}\n{body.model_dump_json()}"
+    digest = hashlib.sha256(request_form.encode())
+    return IdempotencyKey(f"{editor.name}:{key}", digest.hexdigest())
+
+
+def _unavailable(exc: BrokerUnavailable) -> Problem:
+    log.warning("broker unavailable: %s", exc)
+    return Problem(
+        503,
+        "the broker is unreachable; nothing was published, retry shortly",
+        headers={"retry-after": "1"},
+    )

@@ -1,0 +1,71 @@
+"""Prometheus metrics, one registry per app: nothing is registered at import time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from service.events import Event
+
+Census = Callable[[], dict[str, object]]
+
+
+class _Connections(Collector):
+    """Open subscriber connections by transport, read from the hub when scraped."""
+
+    def __init__(self, census: Census) -> None:
+        self._census = census
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._census()
+        family = GaugeMetricFamily(
+            "breaking_connections", "Open subscriber connections.", labels=["transport"]
+        )
+        for transport in ("sse", "ws"):
+            value = counts[transport]
+            family.add_metric([transport], float(value) if isinstance(value, int) else 0.0)
+        yield family
+
+
+class Metrics:
+    """The node's counters; the hub reports deliveries once per event, never per subscriber."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.published = Counter(
+            "breaking_events_published",
+            "Events published through this node.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.received = Counter(
+            "breaking_events_received",
+            "Events this node received from its broker.",
+            registry=self.registry,
+        )
+        self.delivered_events = Counter(
+            "breaking_events_delivered", "Event writes to subscribers.", registry=self.registry
+        )
+        self.slow_disconnects = Counter(
+            "breaking_slow_disconnects",
+            "Subscribers dropped for falling behind.",
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "breaking_publish_to_write_seconds",
+            "From an event's id time to the end of this node's writes for it.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+
+    def watch(self, census: Census) -> None:
+        self.registry.register(_Connections(census))
+
+    def delivered(self, event: Event, count: int) -> None:
+        self.received.inc()
+        self.delivered_events.inc(count)
+        self.latency.observe(max(time.time() - event.key[0] / 1000, 0.0))

@@ -1,0 +1,283 @@
+"""The subscribers' door: filters, resume, and the race-free hand-off from replay to live."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from service.broker.base import Broker, BrokerUnavailable
+from service.config import Settings
+from service.events import PRIORITY_RANK, Event, EventKey, parse_id
+from service.hub import NO_POSITION, Hub, Subscriber
+from service.models import CATEGORIES, LANGUAGES, Filter
+from service.problems import Problem
+from service.transports.sse import SseSubscriber, sse_head
+from service.transports.wire import http_head, problem_response
+from service.transports.ws import WsSubscriber, handshake
+
+log = logging.getLogger("breaking_push.subscribe")
+
+SSE_PATH, WS_PATH = "/v1/events", "/v1/ws"
+SUBSCRIBE_PATHS = frozenset((SSE_PATH, WS_PATH))
+
+# Replays up to this many events from the node's memory are written at once; longer
+# ones go through the task that waits for the socket to drain between chunks.
+_INLINE_REPLAY = 32
+_REPLAY_CHUNK = 64
+# A client whose id is ahead of this node waits this long for the node to catch up.
+_CATCH_UP_S = 5.0
+# Events buffered for one replaying subscriber before it counts as too slow.
+_MAX_PENDING = 10_000
+_PREFLIGHT = [
+    ("access-control-allow-methods", "GET"),
+    ("access-control-allow-headers", "Last-Event-ID, Cache-Control"),
+    ("access-control-max-age", "600"),
+    ("content-length", "0"),
+    ("connection", "close"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequest:
+    """What the HTTP layer parsed of a subscribe request, before any bytes are answered."""
+
+    path: str
+    method: str
+    target: bytes
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def params(self) -> dict[str, list[str]]:
+        return parse_qs(self.query.decode("latin-1"), keep_blank_values=True)
+
+
+def _one(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise Problem(400, f"`{name}` may be given once")
+        value = value[0] if value else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Problem(400, f"`{name}` must be a string")
+    return value
+
+
+def _choice(params: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str | None:
+    value = _one(params, name)
+    if value is not None and value not in allowed:
+        raise Problem(400, f"unknown {name} {value!r}; expected one of: {', '.join(allowed)}")
+    return value
+
+
+def parse_filter(params: Mapping[str, Any], regions: Sequence[str]) -> Filter:
+    """Filters from query parameters or a `subscribe` op; `region` is repeatable or comma-separated."""
+    raw = params.get("region")
+    items = [raw] if isinstance(raw, str) else list(raw or [])
+    if not all(isinstance(item, str) for item in items):
+        raise Problem(400, "`region` must be a string or a list of strings")
+    wanted = {part.strip() for item in items for part in item.split(",") if part.strip()}
+    unknown = sorted(wanted - set(regions))
+    if unknown:
+        raise Problem(400, f"unknown region(s) {', '.join(unknown)}; known: {', '.join(regions)}")
+    priority = _choice(params, "priority", tuple(PRIORITY_RANK))
+    return Filter(
+        regions=frozenset(wanted) if wanted else None,
+        language=_choice(params, "language", LANGUAGES),
+        category=_choice(params, "category", CATEGORIES),
+        min_priority=PRIORITY_RANK[priority] if priority else 0,
+    )
+
+
+def parse_resume(value: str | None) -> EventKey | None:
+    """A `Last-Event-ID` or `last_event_id`; 400 if it is not an event id."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return parse_id(value.strip())
+    except ValueError as exc:
+        raise Problem(400, f"last event id: {exc}") from None
+
+
+class Gateway:
+    """Admits subscribers to the hub, replaying what they missed first."""
+
+    def __init__(self, settings: Settings, hub: Hub, broker: Broker) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.broker = broker
+        self._filters: dict[Filter, Filter] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def intern(self, flt: Filter) -> Filter:
+        """One shared Filter object per distinct filter keeps idle subscribers small."""
+        return self._filters.setdefault(flt, flt)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        allowed = self.settings.allowed_origins
+        return origin is None or "*" in allowed or origin in allowed
+
+    def check_ready(self) -> None:
+        if not self.broker.ready:
+            raise Problem(
+                503,
+                "this node is not connected to its broker yet; retry shortly",
+                headers={"retry-after": "1"},
+            )
+
+    def accept(
+        self, request: SubscribeRequest, transport: asyncio.Transport, connections: set[Any]
+    ) -> None:
+        """Answer a taken-over subscribe request: an error, or a subscriber that stays."""
+        origin = request.header(b"origin")
+        cors = origin if origin is not None and self.origin_allowed(origin) else None
+        cors_headers = [("access-control-allow-origin", cors), ("vary", "Origin")] if cors else []
+        try:
+            if request.method == "OPTIONS" and request.path == SSE_PATH:
+                transport.write(http_head(204, [*cors_headers, *_PREFLIGHT]))
+                transport.close()
+                return
+            self._admit(request, transport, connections, cors)
+        except Problem as problem:
+            transport.write(problem_response(problem, cors_headers))
+            transport.close()
+
+    def _admit(
+        self,
+        request: SubscribeRequest,
+        transport: asyncio.Transport,
+        connections: set[Any],
+        cors: str | None,
+    ) -> None:
+        if request.method != "GET":
+            raise Problem(405, f"{request.path} takes GET", headers={"allow": "GET"})
+        params = request.params()
+        flt = self.intern(parse_filter(params, self.settings.regions))
+        after = parse_resume(request.header(b"last-event-id") or _one(params, "last_event_id"))
+        sub: Subscriber
+        if request.path == WS_PATH:
+            origin = request.header(b"origin")
+            if not self.origin_allowed(origin):
+                raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
+            self.check_ready()
+            protocol, response = handshake(request.target, request.headers)
+            if response.status_code != 101:
+                detail = (
+                    response.body.decode(errors="replace").strip() or "not a WebSocket handshake"
+                )
+                raise Problem(response.status_code, f"WebSocket handshake failed: {detail}")
+            transport.write(b"".join(protocol.data_to_send()))
+            sub = WsSubscriber(self, flt, transport, connections, protocol)
+        else:
+            self.check_ready()
+            transport.write(sse_head(self.settings.sse_retry_ms, cors))
+            sub = SseSubscriber(self, flt, transport, connections)
+        transport.set_protocol(sub)
+        self.open(sub, after)
+
+    def resubscribe(self, sub: Subscriber, op: Mapping[str, Any]) -> None:
+        """A WebSocket `subscribe` op: new filters, optionally replaying from `last_event_id`."""
+        if self.hub.replaying(sub):
+            raise Problem(409, "a replay is in progress; send subscribe again after `ready`")
+        flt = self.intern(parse_filter(op, self.settings.regions))
+        after = parse_resume(_one(op, "last_event_id"))
+        self.hub.remove(sub)
+        sub.filter = flt
+        self.open(sub, after)
+
+    def open(self, sub: Subscriber, after: EventKey | None) -> None:
+        """Replay what `sub` missed after `after`, then file it for live events, with no gap."""
+        if after is None:
+            self._go_live(sub)
+            return
+        recent = self.hub.recent_after(after)
+        if recent is not None:
+            matching = [event for event in recent if sub.filter.matches(event)]
+            if len(matching) <= _INLINE_REPLAY:
+                # Nothing can be dispatched between these writes and add(): no gap, no repeat.
+                for event in matching:
+                    write_event(sub, event)
+                self._go_live(sub)
+                return
+            recent = matching
+        self.hub.hold(sub)
+        task = asyncio.create_task(self._replay(sub, after, recent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _go_live(self, sub: Subscriber) -> None:
+        self.hub.add(sub)
+        sub.go_live(self.hub.position)
+
+    async def _replay(self, sub: Subscriber, after: EventKey, cached: list[Event] | None) -> None:
+        # Everything up to `held_at` comes from history; everything after it was buffered by
+        # the hub since hold(). Together they cover the gap exactly once.
+        held_at = self.hub.position
+        try:
+            if cached is not None:
+                events = cached
+            else:
+                history = await self.broker.history(after)
+                if history.reset:
+                    sub.send_reset()
+                    events, after = [], NO_POSITION
+                else:
+                    events = [
+                        e for e in history.events if e.key <= held_at and sub.filter.matches(e)
+                    ]
+                    await self._catch_up(after)
+            for start in range(0, len(events), _REPLAY_CHUNK):
+                for event in events[start : start + _REPLAY_CHUNK]:
+                    write_event(sub, event)
+                await drained(sub, self.settings.subscriber_buffer_bytes)
+                if self.hub.pending_size(sub) > _MAX_PENDING:
+                    sub.drop("unable to receive the replay fast enough")
+                    return
+        except BrokerUnavailable as exc:
+            sub.drop(f"broker unavailable during replay ({exc})")
+            return
+        except TimeoutError:
+            sub.drop("replay timed out (a stalled client, or this node behind the client's id)")
+            return
+        finally:
+            buffered = self.hub.release(sub)
+        if buffered is None or sub.transport.is_closing():
+            return
+        for event in buffered:
+            if event.key > after:
+                write_event(sub, event)
+        self._go_live(sub)
+
+    async def _catch_up(self, after: EventKey) -> None:
+        """A client that saw an event this node has not yet received waits until it has."""
+        async with asyncio.timeout(_CATCH_UP_S):
+            await self.hub.reached(after)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def write_event(sub: Subscriber, event: Event) -> None:
+    sub.transport.write(event.ws if sub.kind else event.sse)
+
+
+async def drained(sub: Subscriber, limit: int) -> None:
+    """Wait, bounded, until the socket has room; replay must not fill it past the live bound."""
+    async with asyncio.timeout(30):
+        while sub.transport.get_write_buffer_size() > limit // 2:
+            if sub.transport.is_closing():
+                return
+            await asyncio.sleep(0.01)

@@ -1,0 +1,1 @@
+"""Wire formats: SSE and WebSocket subscribers as protocol objects. No Redis, no business rules."""

@@ -1,0 +1,53 @@
+"""Server-Sent Events: `text/event-stream` subscribers."""
+
+from __future__ import annotations
+
+from service.events import EventKey, format_id, sse_control
+from service.hub import NO_POSITION, SSE
+from service.transports.subscriber import SubscriberProtocol
+from service.transports.wire import http_head
+
+_HEARTBEAT = b":\n\n"
+_RESET = sse_control("reset", {})
+# A field block with no data dispatches nothing but shortens the client's reconnect delay.
+_SHUTDOWN = b"retry: 500\n\n"
+
+
+def sse_head(retry_ms: int, cors_origin: str | None) -> bytes:
+    """The response head and `retry:` hint; the body is close-delimited, one write per event."""
+    headers = [
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache"),
+        ("x-accel-buffering", "no"),
+        ("connection", "close"),
+    ]
+    if cors_origin is not None:
+        headers += [("access-control-allow-origin", cors_origin), ("vary", "Origin")]
+    return http_head(200, headers) + b"retry: %d\n\n" % retry_ms
+
+
+class SseSubscriber(SubscriberProtocol):
+    """One EventSource (or curl -N): nothing to read, only events to write."""
+
+    __slots__ = ()
+
+    kind = SSE
+
+    def data_received(self, data: bytes) -> None:
+        """A subscriber has nothing to say after its request; anything more is ignored."""
+
+    def go_live(self, position: EventKey) -> None:
+        # A bare `id:` sets EventSource.lastEventId without an event, so a client that
+        # has seen nothing yet still resumes from here after a reconnect.
+        if position != NO_POSITION:
+            self.transport.write(b"id: %s\n\n" % format_id(position).encode())
+
+    def send_reset(self) -> None:
+        self.transport.write(_RESET)
+
+    def heartbeat(self, now: float) -> None:
+        self.transport.write(_HEARTBEAT)
+
+    def shutdown(self) -> None:
+        self.transport.write(_SHUTDOWN)
+        self.transport.close()

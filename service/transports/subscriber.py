@@ -1,0 +1,59 @@
+"""What SSE and WebSocket subscribers share: a protocol object that holds its transport."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from service.events import EventKey
+from service.models import Filter
+
+if TYPE_CHECKING:
+    from service.subscribe import Gateway
+
+log = logging.getLogger("breaking_push.transport")
+
+
+class SubscriberProtocol(asyncio.Protocol):
+    """A subscriber connection after the takeover; every exit path goes through connection_lost."""
+
+    __slots__ = ("connections", "filter", "gateway", "transport")
+
+    kind = -1
+
+    def __init__(
+        self, gateway: Gateway, flt: Filter, transport: asyncio.Transport, connections: set[Any]
+    ) -> None:
+        self.gateway = gateway
+        self.filter = flt
+        self.transport = transport
+        # uvicorn's connection set: its graceful shutdown calls shutdown() on each member.
+        self.connections = connections
+        connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.hub.remove(self)
+        self.connections.discard(self)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def drop(self, reason: str) -> None:
+        peer = self.transport.get_extra_info("peername")
+        log.warning("subscriber %s disconnected: %s; it can resume by event id", peer, reason)
+        self.transport.abort()
+
+    def go_live(self, position: EventKey) -> None:
+        """Replay is over: tell the client where live delivery starts."""
+        raise NotImplementedError
+
+    def send_reset(self) -> None:
+        raise NotImplementedError
+
+    def heartbeat(self, now: float) -> None:
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """The node is stopping: tell the client to come back soon, then close."""
+        raise NotImplementedError

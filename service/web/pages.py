@@ -1,0 +1,75 @@
+"""The live demo (`/`), the editor desk (`/desk`) and the static files they and embedders load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_HERE = Path(__file__).resolve().parent
+
+# Pages load only their own scripts and styles and talk only to this origin, so an
+# injected script could neither run nor carry a desk token elsewhere.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def client_js_dir() -> Path:
+    """Where the browser client lives: packaged beside this module, or the checkout's clients/js."""
+    candidates = (_HERE / "client_js", _HERE.parents[1] / "clients" / "js")
+    for candidate in candidates:
+        if (candidate / "breaking-client.js").is_file():
+            return candidate
+    searched = ", ".join(str(c) for c in candidates)
+    raise RuntimeError(f"the browser client (breaking-client.js) is in none of: {searched}")
+
+
+def _page(name: str) -> Route:
+    path = _HERE / "html" / f"{name}.html"
+
+    async def endpoint(request: Request) -> Response:
+        return FileResponse(path, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+    return Route("/" if name == "index" else f"/{name}", endpoint, name=f"page-{name}")
+
+
+class _Embeddable:
+    """Static files any site may load: the ticker is meant to be embedded cross-origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", b"*"),
+                    (b"cross-origin-resource-policy", b"cross-origin"),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def page_routes() -> list[BaseRoute]:
+    """`/`, `/desk`, `/static/` (the JS client and ticker) and `/static/site/` (page assets)."""
+    return [
+        _page("index"),
+        _page("desk"),
+        Mount("/static/site", app=StaticFiles(directory=_HERE / "static"), name="site"),
+        Mount("/static", app=_Embeddable(StaticFiles(directory=client_js_dir())), name="static"),
+    ]

@@ -1,0 +1,406 @@
+// The editor desk: sign in with a token (sessionStorage only), compose, preview, publish,
+// correct and retract through the public API, and watch subscriber counts.
+
+import { BreakingClient } from "/static/breaking-client.js";
+import "/static/breaking-ticker.js";
+import { CATEGORIES, clock, el, LANGUAGES, REGIONS, regionName, textDirection } from "./newsroom.js";
+
+/** @typedef {import("/static/breaking-client.js").BreakingEvent} BreakingEvent */
+/** @typedef {{title: string, status: number, detail: string, errors?: {field: string, message: string}[]}} Problem */
+
+const TOKEN_KEY = "breaking-push.editor-token";
+const HEADLINE_MAX = 280;
+const HEADLINE_NEAR = 260;
+const STATS_EVERY_MS = 3000;
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @returns {T}
+ */
+function byId(id) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from desk.html`);
+  return /** @type {T} */ (element);
+}
+
+class ApiError extends Error {
+  /** @param {Problem} problem */
+  constructor(problem) {
+    super(problem.detail);
+    this.problem = problem;
+  }
+}
+
+/** @type {string | null} */
+let token = sessionStorage.getItem(TOKEN_KEY);
+
+/**
+ * Call the API with the editor token; errors come back as problem+json.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, idempotencyKey?: string, as?: string}} [options]
+ */
+async function api(method, path, { body, idempotencyKey, as = token ?? "" } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = { Authorization: `Bearer ${as}`, Accept: "application/json, application/problem+json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError({ title: "Service unreachable", status: 0, detail: "The request did not reach the service. Check the connection and try again." });
+  }
+  const data = await response.json().catch(() => null);
+  if (response.ok) return data;
+  const problem = data?.detail
+    ? data
+    : { title: response.statusText || "Error", status: response.status, detail: `The service answered ${response.status}.` };
+  if (response.status === 401 && token) signOut("Your token was not accepted any more: sign in again.");
+  throw new ApiError(problem);
+}
+
+/**
+ * Show a problem in a notice, and beside each field it names (inside `scope`).
+ * @param {HTMLElement} notice
+ * @param {unknown} error
+ * @param {HTMLElement} [scope]
+ */
+function showProblem(notice, error, scope) {
+  const problem = error instanceof ApiError ? error.problem : { title: "Error", status: 0, detail: String(error) };
+  notice.className = "notice error";
+  notice.replaceChildren(el("strong", {}, problem.title), problem.detail);
+  if (problem.errors?.length) {
+    const list = el("ul");
+    for (const { field, message } of problem.errors) {
+      list.append(el("li", {}, `${field}: ${message}`));
+      const slot = scope?.querySelector(`.field-error[data-field="${CSS.escape(field.split(".")[0])}"]`);
+      if (slot) {
+        slot.textContent = message;
+        const control = slot.closest(".field, fieldset")?.querySelector("input, select, textarea");
+        control?.setAttribute("aria-invalid", "true");
+      }
+    }
+    notice.append(list);
+  }
+}
+
+/**
+ * @param {HTMLElement} notice
+ * @param {string} text
+ */
+function showOk(notice, text) {
+  notice.className = "notice ok";
+  notice.textContent = text;
+}
+
+/** @param {HTMLElement} scope */
+function clearProblems(scope) {
+  for (const slot of scope.querySelectorAll(".field-error")) slot.textContent = "";
+  for (const control of scope.querySelectorAll("[aria-invalid]")) control.removeAttribute("aria-invalid");
+  for (const notice of scope.querySelectorAll(".notice")) notice.replaceChildren();
+}
+
+// A key per draft: a retry after a network error publishes once; any edit starts a new draft.
+function newIdempotencyKey() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ---- sign in / out -------------------------------------------------------------------------
+
+const feed = new BreakingClient();
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let statsTimer;
+
+function enterDesk() {
+  byId("signin").hidden = true;
+  byId("workspace").hidden = false;
+  byId("whoami").hidden = false;
+  feed.start();
+  void refreshStats();
+  statsTimer = setInterval(() => {
+    if (document.visibilityState === "visible") void refreshStats();
+  }, STATS_EVERY_MS);
+  byId("headline").focus();
+}
+
+/** @param {string} [why] */
+function signOut(why) {
+  token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(statsTimer);
+  feed.stop();
+  byId("workspace").hidden = true;
+  byId("whoami").hidden = true;
+  byId("signin").hidden = false;
+  const notice = byId("signin-error");
+  notice.replaceChildren();
+  if (why) showProblem(notice, new ApiError({ title: "Signed out", status: 401, detail: why }));
+  byId("token").focus();
+}
+
+byId("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = /** @type {HTMLInputElement} */ (byId("token"));
+  const notice = byId("signin-error");
+  notice.replaceChildren();
+  const candidate = input.value.trim();
+  if (!candidate) {
+    showProblem(notice, new ApiError({ title: "Token required", status: 0, detail: "Enter your editor token." }));
+    return;
+  }
+  try {
+    // Any editor-only endpoint proves the token; the stats are needed next anyway.
+    await api("GET", "/v1/stats", { as: candidate });
+  } catch (error) {
+    showProblem(notice, error);
+    return;
+  }
+  token = candidate;
+  sessionStorage.setItem(TOKEN_KEY, candidate);
+  input.value = "";
+  enterDesk();
+});
+byId("sign-out").addEventListener("click", () => signOut());
+
+// ---- compose -------------------------------------------------------------------------------
+
+const form = /** @type {HTMLFormElement} */ (byId("compose"));
+const headline = /** @type {HTMLTextAreaElement} */ (byId("headline"));
+const counter = /** @type {HTMLOutputElement} */ (byId("headline-count"));
+const language = /** @type {HTMLSelectElement} */ (byId("language"));
+const category = /** @type {HTMLSelectElement} */ (byId("category"));
+const priority = /** @type {HTMLSelectElement} */ (byId("priority"));
+const ttl = /** @type {HTMLSelectElement} */ (byId("ttl"));
+const source = /** @type {HTMLInputElement} */ (byId("source"));
+const link = /** @type {HTMLInputElement} */ (byId("url"));
+const preview = /** @type {any} */ (byId("preview"));
+const publish = /** @type {HTMLButtonElement} */ (byId("publish"));
+/** @type {string | null} */
+let draftKey = null;
+
+for (const [code, name] of LANGUAGES) language.append(el("option", { value: code, lang: code }, name));
+for (const [slug, name] of CATEGORIES) category.append(el("option", { value: slug }, name));
+const regionChecks = byId("region-checks");
+for (const [slug, name] of REGIONS) {
+  const label = el("label");
+  label.append(el("input", { type: "checkbox", name: "regions", value: slug }), name);
+  regionChecks.append(label);
+}
+
+function selectedRegions() {
+  return [...form.querySelectorAll('input[name="regions"]:checked')].map((box) => /** @type {HTMLInputElement} */ (box).value);
+}
+
+/** The request body, exactly as typed: the API is the one judge of what is valid. */
+function draft() {
+  /** @type {Record<string, unknown>} */
+  const body = {
+    headline: headline.value,
+    regions: selectedRegions(),
+    language: language.value,
+    priority: priority.value,
+    ttl_seconds: Number(ttl.value),
+  };
+  if (category.value) body.category = category.value;
+  if (source.value.trim()) body.source = source.value.trim();
+  if (link.value.trim()) body.url = link.value.trim();
+  return body;
+}
+
+function updateDraft() {
+  draftKey = null;
+  const length = [...headline.value].length;
+  counter.value = `${length} / ${HEADLINE_MAX}`;
+  counter.dataset.level = length > HEADLINE_MAX ? "over" : length >= HEADLINE_NEAR ? "near" : "ok";
+  headline.dir = source.dir = textDirection(language.value);
+  headline.lang = language.value;
+  preview.setAttribute("language", language.value);
+  const text = headline.value.trim();
+  const farFuture = new Date(Date.now() + 86_400_000).toISOString();
+  preview.alerts = text
+    ? [{ id: "0-0", type: "alert", alert_id: "0-0", headline: text, regions: selectedRegions(), language: language.value, priority: priority.value, url: link.value.trim() || undefined, published_at: new Date().toISOString(), expires_at: farFuture }]
+    : [];
+}
+
+form.addEventListener("input", updateDraft);
+form.addEventListener("change", updateDraft);
+headline.addEventListener("keydown", (event) => {
+  // A headline is one line: Enter never adds a newline; Ctrl/Cmd+Enter publishes.
+  if (event.key !== "Enter") return;
+  event.preventDefault();
+  if (event.ctrlKey || event.metaKey) form.requestSubmit();
+});
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearProblems(form);
+  const notice = byId("compose-notice");
+  draftKey ??= newIdempotencyKey();
+  publish.disabled = true;
+  try {
+    /** @type {BreakingEvent} */
+    const published = await api("POST", "/v1/alerts", { body: draft(), idempotencyKey: draftKey });
+    showOk(notice, `Published (${published.id}): ${published.headline}`);
+    headline.value = source.value = link.value = "";
+    updateDraft();
+    headline.focus();
+  } catch (error) {
+    showProblem(notice, error, form);
+  } finally {
+    publish.disabled = false;
+  }
+});
+
+// ---- live alerts: correct and retract --------------------------------------------------------
+
+const liveBody = byId("live-alerts");
+/** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
+const rows = new Map();
+
+/** @param {BreakingEvent} alert */
+function makeRow(alert) {
+  const row = /** @type {HTMLTableRowElement} */ (el("tr", { "data-alert-id": alert.alert_id }));
+  const text = el("div", { class: "headline-text" });
+  const meta = el("div", { class: "meta" });
+  const editor = el("div", { class: "editor" });
+  const cell = el("td", { class: "headline-cell" });
+  cell.append(text, meta, editor);
+  const regions = el("td");
+  const time = el("td", { class: "meta" });
+  const actions = el("td", { class: "row-actions" });
+  const correct = el("button", { type: "button", class: "small", "data-action": "correct" }, "Correct");
+  const retract = el("button", { type: "button", class: "small danger", "data-action": "retract" }, "Retract");
+  correct.addEventListener("click", () => openEditor(alert.alert_id, "correct"));
+  retract.addEventListener("click", () => openEditor(alert.alert_id, "retract"));
+  actions.append(correct, retract);
+  row.append(cell, regions, time, actions);
+  return { row, text, meta, regions, time, editor };
+}
+
+/**
+ * An inline form under the headline: a new headline, or a reason to retract.
+ * @param {string} alertId
+ * @param {"correct" | "retract"} mode
+ */
+function openEditor(alertId, mode) {
+  const entry = rows.get(alertId);
+  const alert = feed.alerts.find((a) => a.alert_id === alertId);
+  if (!entry || !alert) return;
+  const editForm = /** @type {HTMLFormElement} */ (el("form", { class: "edit", novalidate: "" }));
+  const input = /** @type {HTMLInputElement} */ (el("input", {
+    type: "text",
+    "aria-label": mode === "correct" ? "Corrected headline" : "Reason for the retraction (optional)",
+    placeholder: mode === "correct" ? "" : "Reason (optional)",
+  }));
+  if (mode === "correct") {
+    input.value = alert.headline ?? "";
+    input.dir = textDirection(alert.language);
+  }
+  const submit = el("button", { type: "submit", class: mode === "correct" ? "small primary" : "small danger" }, mode === "correct" ? "Save correction" : "Retract alert");
+  const cancel = el("button", { type: "button", class: "small" }, "Cancel");
+  const notice = el("div", { class: "notice", role: "alert" });
+  cancel.addEventListener("click", () => entry.editor.replaceChildren());
+  editForm.append(input, submit, cancel);
+  editForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    notice.replaceChildren();
+    const path = `/v1/alerts/${encodeURIComponent(alertId)}`;
+    try {
+      if (mode === "correct") await api("POST", `${path}/corrections`, { body: { headline: input.value } });
+      else await api("DELETE", path, { body: { reason: input.value } });
+      entry.editor.replaceChildren();
+    } catch (error) {
+      showProblem(notice, error);
+    }
+  });
+  entry.editor.replaceChildren(editForm, notice);
+  input.focus();
+}
+
+// Rows are updated in place, so an open correction form keeps its text and focus.
+function renderLive() {
+  const alerts = feed.alerts;
+  const live = new Set(alerts.map((alert) => alert.alert_id));
+  for (const [id, entry] of rows) {
+    if (!live.has(id)) {
+      entry.row.remove();
+      rows.delete(id);
+    }
+  }
+  alerts.forEach((alert, index) => {
+    let entry = rows.get(alert.alert_id);
+    if (!entry) {
+      entry = makeRow(alert);
+      rows.set(alert.alert_id, entry);
+    }
+    entry.text.textContent = alert.headline ?? "";
+    entry.text.dir = textDirection(alert.language);
+    entry.text.lang = alert.language;
+    const category = CATEGORIES.find(([slug]) => slug === alert.category)?.[1];
+    entry.meta.replaceChildren(
+      el("span", { class: `pill ${alert.priority}` }, alert.priority),
+      ` ${[alert.language.toUpperCase(), category, alert.source].filter(Boolean).join(" · ")}`,
+    );
+    entry.regions.textContent = alert.regions.map(regionName).join(", ");
+    entry.time.textContent = `${clock(alert.published_at)} · until ${clock(alert.expires_at)}`;
+    if (liveBody.children[index] !== entry.row) liveBody.insertBefore(entry.row, liveBody.children[index] ?? null);
+  });
+  byId("live-empty").hidden = alerts.length > 0;
+}
+
+for (const type of ["reset", "alert", "correction", "retraction"]) feed.addEventListener(type, renderLive);
+feed.addEventListener("status", (event) => {
+  const { status, transport } = /** @type {CustomEvent} */ (event).detail;
+  const state = byId("feed-state");
+  state.dataset.state = status;
+  state.textContent = status === "live" ? `Live (${transport === "ws" ? "WebSocket" : "SSE"})` : status === "stopped" ? "Stopped" : "Reconnecting…";
+});
+// Expired alerts leave the list even when nothing else happens.
+setInterval(renderLive, 30_000);
+
+// ---- subscriber counts -----------------------------------------------------------------------
+
+/**
+ * @param {HTMLElement} list
+ * @param {[string, number][]} entries
+ * @param {number} total
+ */
+function fillCounts(list, entries, total) {
+  list.replaceChildren();
+  for (const [name, count] of entries) {
+    const bar = el("div", { class: "bar" });
+    const fill = el("span");
+    fill.style.width = `${total ? Math.round((count / total) * 100) : 0}%`;
+    bar.append(fill);
+    list.append(el("dt", {}, name), el("dd", {}, String(count)), bar);
+  }
+}
+
+async function refreshStats() {
+  if (!token) return;
+  try {
+    const { subscribers } = await api("GET", "/v1/stats");
+    byId("stats-total").textContent = String(subscribers.total);
+    fillCounts(byId("stats-transports"), [["WebSocket", subscribers.ws], ["SSE", subscribers.sse]], subscribers.total);
+    const byRegion = subscribers.by_region ?? {};
+    /** @type {[string, number][]} */
+    const regions = [["All regions", byRegion["*"] ?? 0], ...REGIONS.map(([slug, name]) => /** @type {[string, number]} */ ([name, byRegion[slug] ?? 0]))];
+    fillCounts(byId("stats-regions"), regions, subscribers.total);
+    byId("stats-updated").textContent = `Updated ${clock(new Date().toISOString())}`;
+  } catch (error) {
+    byId("stats-updated").textContent = `Not updated: ${error instanceof ApiError ? error.problem.detail : error}`;
+  }
+}
+
+updateDraft();
+if (token) {
+  // A token from earlier in this tab is checked again before the desk opens.
+  // A 401 signs out inside api(); an unreachable service should not cost the editor the session.
+  api("GET", "/v1/stats").then(enterDesk, () => {
+    if (token) enterDesk();
+  });
+} else {
+  byId("token").focus();
+}
