@@ -49,7 +49,7 @@ regionLanguage.addEventListener("change", () => {
 function logLine(kind, text) {
   log.querySelector(".empty-log")?.remove();
   const line = el("li", { "data-kind": kind });
-  line.append(el("span", { class: "time" }, `${clock(new Date().toISOString())}  `), el("span", { class: "kind" }, kind), text);
+  line.append(el("span", { class: "time" }, `${clock(new Date().toISOString())}  `), el("span", { class: "kind" }, kind), ` ${text}`);
   log.prepend(line);
   while (log.children.length > LOG_KEPT) log.lastElementChild?.remove();
 }
