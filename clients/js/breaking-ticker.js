@@ -60,6 +60,7 @@ const STYLES = `
   contain: content;
 }
 :host([hidden]) { display: none; }
+:host([offline]) .state { display: none; }
 .bar {
   display: flex;
   align-items: stretch;

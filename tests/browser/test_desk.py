@@ -1,0 +1,114 @@
+"""The editor desk (`/desk`) driving the real ingest API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.helpers import live_alerts
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page: Page, node: ServiceProcess) -> None:
+    page.goto(node.url + "/desk")
+    page.get_by_label("Editor token").fill(node.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#workspace")).to_be_visible()
+
+
+def _live_row(page: Page, text: str) -> Locator:
+    return page.locator("#live-alerts tr", has_text=text)
+
+
+def test_the_desk_publishes_corrects_and_retracts_through_the_api(
+    page: Page, site: ServiceProcess
+) -> None:
+    _sign_in(page, site)
+    assert site.token not in page.url
+    assert page.evaluate("sessionStorage.getItem('breaking-push.editor-token')") == site.token
+
+    headline = f"Al-Dali: a Hamas delegation arrives in Cairo within hours {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Headline").fill(headline)
+    page.get_by_label("Palestine").check()
+    page.get_by_label("Category").select_option("politics")
+    page.get_by_label("Priority").select_option("flash")
+    page.get_by_label("Source").fill("Correspondent in Cairo")
+    page.get_by_label("Link").fill("https://news.example/cairo")
+    expect(page.locator("#preview li.item")).to_have_text(headline)
+    expect(page.locator("#headline-count")).to_have_text(f"{len(headline)} / 280")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#compose-notice")).to_contain_text("Published")
+
+    [alert] = [a for a in live_alerts(site) if a["headline"] == headline]
+    assert alert["regions"] == ["palestine"]
+    assert (alert["priority"], alert["category"]) == ("flash", "politics")
+    assert alert["url"] == "https://news.example/cairo"
+    row = _live_row(page, headline)
+    expect(row).to_be_visible()
+
+    corrected = f"{headline} (corrected)"
+    row.get_by_role("button", name="Correct").click()
+    page.get_by_label("Corrected headline").fill(corrected)
+    page.get_by_role("button", name="Save correction").click()
+    expect(row.locator(".headline-text")).to_have_text(corrected)
+    assert [a["headline"] for a in live_alerts(site) if a["id"] == alert["id"]] == [corrected]
+
+    row.get_by_role("button", name="Retract").click()
+    page.get_by_label("Reason for the retraction (optional)").fill("unconfirmed")
+    page.get_by_role("button", name="Retract alert").click()
+    expect(row).to_have_count(0)
+    assert alert["id"] not in [a["id"] for a in live_alerts(site)]
+
+    # The token lives for the tab: a reload keeps the editor signed in, sign-out forgets it.
+    page.reload()
+    expect(page.locator("#workspace")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_empty_headline_shows_the_api_validation_error(page: Page, site: ServiceProcess) -> None:
+    _sign_in(page, site)
+    before = live_alerts(site)
+    page.get_by_label("MENA").check()
+    page.get_by_role("button", name="Publish").click()
+
+    error = page.locator("#error-headline")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("at least 1 character")
+    expect(page.get_by_label("Headline")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#compose-notice")).to_contain_text("Unprocessable")
+    assert live_alerts(site) == before
+
+    page.get_by_label("Headline").fill("x" * 281)
+    expect(page.locator("#headline-count")).to_have_text("281 / 280")
+    expect(page.locator("#headline-count")).to_have_attribute("data-level", "over")
+    page.get_by_role("button", name="Publish").click()
+    expect(error).to_contain_text("280")
+    assert live_alerts(site) == before
+
+
+def test_an_unknown_token_is_refused(page: Page, site: ServiceProcess) -> None:
+    page.goto(site.url + "/desk")
+    page.get_by_label("Editor token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_contain_text("Unauthorized")
+    expect(page.locator("#workspace")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_the_desk_shows_live_subscriber_counts(page: Page, site: ServiceProcess) -> None:
+    _sign_in(page, site)
+    total = page.locator("#stats-total")
+    expect(total).to_have_text(re.compile(r"^[1-9]\d*$"))
+    before = int(total.inner_text())  # at least the desk's own feed
+    # The demo page adds two: its top ticker and the connection its grids share.
+    demo = page.context.new_page()
+    demo.goto(site.url + "/")
+    expect(demo.locator("#edition-ticker")).to_have_attribute("state", "live")
+    expect(total).to_have_text(str(before + 2), timeout=8_000)
