@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_REGIONS))
     history_size: int = Field(10_000, ge=10, description="events kept for resume")
-    default_ttl_seconds: int = Field(6 * 3600, ge=60)
+    default_ttl_seconds: int = Field(6 * 3600, ge=1)
     max_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     heartbeat_seconds: float = Field(15.0, gt=0)
     sse_retry_ms: int = Field(2000, ge=100)

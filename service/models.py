@@ -68,7 +68,7 @@ class AlertIn(_Body):
     priority: Priority = "breaking"
     source: str | None = Field(None, max_length=200)
     url: HttpLink | None = None
-    ttl_seconds: int | None = Field(None, ge=60, description="default BREAKING_DEFAULT_TTL_SECONDS")
+    ttl_seconds: int | None = Field(None, ge=1, description="default BREAKING_DEFAULT_TTL_SECONDS")
 
     @field_validator("headline", "source")
     @classmethod

@@ -102,7 +102,8 @@ class RedisBroker(Broker):
     async def _read_forever(self) -> None:
         delay = 0.05
         while True:
-            connection = Connection(**parse_url(self._url), socket_connect_timeout=2)
+            # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+            connection = Connection(**{**parse_url(self._url), "protocol": 2}, socket_connect_timeout=2)
             try:
                 await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_command("SUBSCRIBE", self._channel)
@@ -118,6 +119,8 @@ class RedisBroker(Broker):
             except (RedisError, OSError) as exc:
                 if self._ready:
                     log.warning("lost Redis at %s (%s); reconnecting", self._host, exc)
+                else:
+                    log.debug("Redis at %s unavailable (%s); retrying", self._host, exc)
                 self._ready = False
             finally:
                 await connection.disconnect()

@@ -60,7 +60,11 @@ class RedisProcess:
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "yes" if appendonly else "no", "--dir", str(self.dir)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_until(self._pings, 10, f"redis-server on {self.port}")
+        try:
+            _wait_until(self._pings, 10, f"redis-server on {self.port}")
+        except BaseException:
+            self.stop()
+            raise
 
     def _pings(self) -> bool:
         try:
@@ -96,7 +100,9 @@ class ServiceProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-    log: Path = field(default_factory=lambda: Path(tempfile.mktemp(prefix="bp-node-", suffix=".log")))
+    log: Path = field(
+        default_factory=lambda: Path(tempfile.mktemp(prefix="bp-node-", suffix=".log"))
+    )
 
     @property
     def url(self) -> str:
@@ -115,10 +121,15 @@ class ServiceProcess:
         args += ["--port", str(self.port), *extra_args]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        _wait_until(self._healthy, 20, f"breaking-push on {self.port}")
+        try:
+            _wait_until(self._healthy, 20, f"breaking-push on {self.port}")
+        except BaseException:
+            self.kill()
+            raise
 
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
+            self.proc = None
             raise RuntimeError(f"breaking-push exited early:\n{self.output()}")
         try:
             return httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200

@@ -1,0 +1,163 @@
+"""Real SSE (httpx + httpx-sse) and WebSocket (websockets) subscribers that record what arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from httpx_sse import aconnect_sse
+
+from tests.support.processes import ServiceProcess
+
+EVENT_TYPES = frozenset(("alert", "correction", "retraction"))
+
+
+@dataclass
+class Received:
+    """What one subscriber got: events (alert/correction/retraction) and control messages."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[tuple[str, Any]] = field(default_factory=list)
+    last_id: str | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def record(self, kind: str, event_id: str | None, data: Any) -> None:
+        if event_id:
+            self.last_id = event_id
+        async with self.arrived:
+            if kind in EVENT_TYPES:
+                self.events.append(data)
+            else:
+                self.controls.append((kind, data))
+            self.arrived.notify_all()
+
+    @property
+    def ids(self) -> list[str]:
+        return [event["id"] for event in self.events]
+
+    async def wait_events(self, count: int, timeout: float = 5) -> list[dict[str, Any]]:
+        """Wait until at least `count` events arrived; fail the test if they do not."""
+        async with asyncio.timeout(timeout), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.events) >= count)
+        return self.events
+
+    async def wait_control(self, kind: str, timeout: float = 5) -> Any:
+        async with asyncio.timeout(timeout), self.arrived:
+            await self.arrived.wait_for(lambda: any(k == kind for k, _ in self.controls))
+        return next(data for k, data in self.controls if k == kind)
+
+    async def quiet(self, seconds: float = 0.3) -> None:
+        """Let anything in flight arrive, so a test can assert that nothing more came."""
+        await asyncio.sleep(seconds)
+
+
+def _query(filters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in filters.items() if v is not None}
+
+
+@contextlib.asynccontextmanager
+async def sse_subscriber(
+    node: ServiceProcess, *, last_event_id: str | None = None, **filters: Any
+) -> AsyncIterator[Received]:
+    """An SSE subscriber; returns once the stream is live (its position marker arrived)."""
+    received = Received()
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    ready = asyncio.Event()
+
+    async def read() -> None:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client,
+            aconnect_sse(
+                client, "GET", f"{node.url}/v1/events", params=_query(filters), headers=headers
+            ) as source,
+        ):
+            source.response.raise_for_status()
+            async for sse in source.aiter_sse():
+                if sse.event == "message" and not sse.data:
+                    received.last_id = sse.id or received.last_id
+                    ready.set()
+                    continue
+                await received.record(sse.event, sse.id or None, json.loads(sse.data))
+                if sse.event == "reset":
+                    ready.set()
+        received.closed.set()
+
+    task = asyncio.create_task(read())
+    try:
+        await _until_ready(ready, task)
+        yield received
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
+    waiter = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({waiter, task}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task in done:
+        task.result()
+    if not ready.is_set():
+        raise TimeoutError("subscriber did not go live")
+
+
+@dataclass
+class WsClient:
+    connection: websockets.ClientConnection
+    received: Received
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(message))
+
+
+@contextlib.asynccontextmanager
+async def ws_subscriber(
+    node: ServiceProcess, *, origin: str | None = None, **filters: Any
+) -> AsyncIterator[WsClient]:
+    """A WebSocket subscriber; returns once the `ready` frame arrived."""
+    received = Received()
+    query = str(httpx.QueryParams(_query(filters)))
+    async with websockets.connect(
+        f"{node.ws_url}/v1/ws?{query}",
+        origin=origin,
+        open_timeout=5,  # type: ignore[arg-type]
+    ) as connection:
+
+        async def read() -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in connection:
+                    frame = json.loads(raw)
+                    await received.record(frame["event"], frame.get("id"), frame.get("data"))
+            received.closed.set()
+
+        task = asyncio.create_task(read())
+        try:
+            await received.wait_control("ready")
+            yield WsClient(connection, received)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def publish(
+    client: httpx.AsyncClient,
+    node: ServiceProcess,
+    headline: str = "Breaking",
+    regions: tuple[str, ...] = ("mena",),
+    **fields: Any,
+) -> dict[str, Any]:
+    """POST one alert as the desk editor; fails the test unless it is 201."""
+    body = {"headline": headline, "regions": list(regions), "language": "en", **fields}
+    response = await client.post(
+        f"{node.url}/v1/alerts", json=body, headers={"Authorization": f"Bearer {node.token}"}
+    )
+    assert response.status_code == 201, response.text
+    event: dict[str, Any] = response.json()
+    return event
