@@ -42,16 +42,20 @@ class Received:
     def ids(self) -> list[str]:
         return [event["id"] for event in self.events]
 
-    async def wait_events(self, count: int, timeout: float = 5) -> list[dict[str, Any]]:
+    async def wait_events(self, count: int, within: float = 5) -> list[dict[str, Any]]:
         """Wait until at least `count` events arrived; fail the test if they do not."""
-        async with asyncio.timeout(timeout), self.arrived:
+        async with asyncio.timeout(within), self.arrived:
             await self.arrived.wait_for(lambda: len(self.events) >= count)
         return self.events
 
-    async def wait_control(self, kind: str, timeout: float = 5) -> Any:
-        async with asyncio.timeout(timeout), self.arrived:
-            await self.arrived.wait_for(lambda: any(k == kind for k, _ in self.controls))
-        return next(data for k, data in self.controls if k == kind)
+    async def wait_control(self, kind: str, count: int = 1, within: float = 5) -> Any:
+        """Wait for the `count`-th control message of `kind` (reset, ready, error); return it."""
+        async with asyncio.timeout(within), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.of_kind(kind)) >= count)
+        return self.of_kind(kind)[count - 1]
+
+    def of_kind(self, kind: str) -> list[Any]:
+        return [data for k, data in self.controls if k == kind]
 
     async def quiet(self, seconds: float = 0.3) -> None:
         """Let anything in flight arrive, so a test can assert that nothing more came."""
