@@ -34,7 +34,7 @@ test: install redis-server browser-deps lint
 	$(BIN)/pytest
 
 bench: install redis-server
-	$(BIN)/python -m bench.run --full
+	$(BIN)/pip install --quiet -e '.[bench]' && $(BIN)/python -m bench.run --full
 
 bench-quick: install redis-server
 	$(BIN)/python -m bench.run --quick

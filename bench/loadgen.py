@@ -256,9 +256,7 @@ class Workers:
 
     def close(self) -> list[SubResult]:
         answers = self._ask("close")
-        for proc in self.procs:
-            proc.wait(30)
-        self.procs = []
+        self._reap(kill=False)
         return [
             SubResult(s["ok"], s["t_ready"], [(d[0], d[1]) for d in s["deliveries"]], s["error"])
             for answer in answers
@@ -266,9 +264,16 @@ class Workers:
         ]
 
     def kill(self) -> None:
+        self._reap(kill=True)
+
+    def _reap(self, kill: bool) -> None:
         for proc in self.procs:
-            proc.kill()
-            proc.wait(10)
+            if kill:
+                proc.kill()
+            proc.wait(30)
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
         self.procs = []
 
     def _ask(self, command: str) -> list[dict[str, Any]]:
