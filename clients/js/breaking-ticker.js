@@ -120,7 +120,7 @@ const STYLES = `
 a { color: inherit; text-decoration: none; }
 a:hover { text-decoration: underline; }
 a:focus-visible { outline: 2px solid var(--breaking-ink); outline-offset: 2px; border-radius: 2px; }
-.empty { margin: 0 1em; opacity: 0.85; font-style: italic; }
+.empty { margin: 0 1em; opacity: 0.85; font-style: italic; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 :host(:not([empty])) .empty, :host([empty]) .track { display: none; }
 .controls { flex: none; display: flex; align-items: center; gap: 0.5em; padding: 0 0.75em; }
 .toggle {

@@ -1,10 +1,12 @@
-"""What the browser tests share: the real API calls they make around the pages."""
+"""What the browser tests share: the real API calls around the pages, and the demo's tickers."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.processes import ServiceProcess
 
@@ -29,3 +31,22 @@ def live_alerts(node: ServiceProcess) -> list[dict[str, Any]]:
     response.raise_for_status()
     alerts: list[dict[str, Any]] = response.json()["alerts"]
     return alerts
+
+
+def unique(text: str) -> str:
+    """The text with a random suffix, so tests sharing a node never see each other's alerts."""
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+def open_demo(page: Page, node: ServiceProcess, via: str = "ws") -> Locator:
+    """Load `/` and wait until its top ticker is live; returns that ticker."""
+    page.goto(node.url + "/")
+    ticker = page.locator("#edition-ticker")
+    expect(ticker).to_have_attribute("state", "live")
+    expect(ticker).to_have_attribute("via", via)
+    return ticker
+
+
+def item_of(ticker: Locator, alert_id: str) -> Locator:
+    """The item a ticker shows for one alert (the locator pierces its shadow root)."""
+    return ticker.locator(f'li[data-alert-id="{alert_id}"]')

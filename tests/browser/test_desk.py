@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.helpers import live_alerts
+from tests.browser.helpers import live_alerts, unique
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.browser
@@ -32,7 +31,7 @@ def test_the_desk_publishes_corrects_and_retracts_through_the_api(
     assert site.token not in page.url
     assert page.evaluate("sessionStorage.getItem('breaking-push.editor-token')") == site.token
 
-    headline = f"Al-Dali: a Hamas delegation arrives in Cairo within hours {uuid.uuid4().hex[:6]}"
+    headline = unique("Al-Dali: a Hamas delegation arrives in Cairo within hours")
     page.get_by_label("Headline").fill(headline)
     page.get_by_label("Palestine").check()
     page.get_by_label("Category").select_option("politics")

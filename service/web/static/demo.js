@@ -28,8 +28,8 @@ function addTicker(grid, title, attributes) {
 }
 
 const editionGrid = /** @type {HTMLElement} */ (document.getElementById("edition-grid"));
-for (const [code, name] of LANGUAGES) {
-  addTicker(editionGrid, `${name} edition · all regions`, { language: code, "data-edition": code });
+for (const [code, , english] of LANGUAGES) {
+  addTicker(editionGrid, `${english} edition · all regions`, { language: code, "data-edition": code });
 }
 const regionGrid = /** @type {HTMLElement} */ (document.getElementById("region-grid"));
 const regionTickers = REGIONS.map(([slug, name]) => addTicker(regionGrid, name, { region: slug }));

@@ -12,10 +12,11 @@ export const REGIONS = [
   ["us-canada", "US & Canada"],
 ];
 
+/** Each edition: code, its own name, its name in English. */
 export const LANGUAGES = [
-  ["en", "English"],
-  ["ar", "العربية"],
-  ["es", "Español"],
+  ["en", "English", "English"],
+  ["ar", "العربية", "Arabic"],
+  ["es", "Español", "Spanish"],
 ];
 
 export const CATEGORIES = [
