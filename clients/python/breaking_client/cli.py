@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import get_args
 
-from breaking_client.client import BreakingClient
+from breaking_client.client import BreakingClient, logger
 from breaking_client.errors import ApiError, ServiceUnavailableError
 from breaking_client.models import Category, Event, Language, Priority
 
@@ -98,7 +98,11 @@ def _regions(values: list[str] | None) -> list[str]:
 
 
 def _listen(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="breaking-push: %(message)s", stream=sys.stderr)
+    # Only the client's own news (connected, reconnecting): not every HTTP request httpx logs.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("breaking-push: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     colour = not args.json and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     try:
         return asyncio.run(_follow(args, colour))
@@ -163,8 +167,11 @@ async def _post(args: argparse.Namespace) -> Event:
 
 def _rejected(exc: ApiError) -> int:
     problem = exc.problem
-    lines = [f"breaking-push: rejected: {problem.status} {problem.title}: {problem.detail}"]
-    lines += [f"  {error.field}: {error.message}" for error in problem.errors or []]
+    head = f"breaking-push: rejected: {problem.status} {problem.title}"
+    if problem.errors:  # the detail repeats them: one line per field reads better
+        lines = [head, *(f"  {error.field}: {error.message}" for error in problem.errors)]
+    else:
+        lines = [f"{head}: {problem.detail}"]
     print("\n".join(lines), file=sys.stderr)
     return EXIT_REJECTED
 

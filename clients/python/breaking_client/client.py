@@ -27,6 +27,7 @@ from breaking_client.models import (
 from breaking_client.transports import (
     Frame,
     Transport,
+    WebSocketBlockedError,
     WebSocketRefusedError,
     sse_frames,
     websocket_frames,
@@ -113,7 +114,7 @@ class BreakingClient:
                         elif (delivery := position.apply(frame)) is not None:
                             yield delivery
                 reason = "the server closed the stream"
-            except (ApiError, WebSocketRefusedError) as exc:
+            except (WebSocketBlockedError, WebSocketRefusedError) as exc:
                 if self._transport == "auto" and transport == "websocket" and not websocket_opened:
                     logger.warning("WebSocket unavailable (%s); falling back to SSE", exc)
                     transport = "sse"

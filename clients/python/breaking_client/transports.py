@@ -13,7 +13,7 @@ from httpx_sse import SSEError, aconnect_sse
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
-from breaking_client.errors import ServiceUnavailableError, api_error
+from breaking_client.errors import ApiError, ServiceUnavailableError, api_error
 
 Transport = Literal["websocket", "sse"]
 
@@ -33,10 +33,18 @@ class WebSocketRefusedError(ServiceUnavailableError):
     """The server was reached but spoke no WebSocket back: a reason to fall back to SSE."""
 
 
+class WebSocketBlockedError(ApiError):
+    """The upgrade got a 4xx without problem+json: a proxy or firewall, not breaking-push."""
+
+
+def _is_verdict(status: int) -> bool:
+    """4xx answers are final, except 408 and 429, which a later retry may pass."""
+    return 400 <= status < 500 and status not in (408, 429)
+
+
 def _raise_for_status(status: int, reason: str, body: bytes, retry_after: str | None) -> None:
-    """4xx answers are the API's verdict (except 408/429, which pass); the rest are outages."""
     error = api_error(status, reason, body, retry_after)
-    if 400 <= status < 500 and status not in (408, 429):
+    if _is_verdict(status):
         raise error
     raise ServiceUnavailableError(str(error)) from error
 
@@ -55,8 +63,13 @@ async def websocket_frames(
     except InvalidStatus as exc:
         response = exc.response
         body = bytes(response.body or b"")
-        retry_after = response.headers.get("Retry-After")
-        _raise_for_status(response.status_code, response.reason_phrase, body, retry_after)
+        status, retry_after = response.status_code, response.headers.get("Retry-After")
+        problem = response.headers.get("Content-Type", "").startswith("application/problem+json")
+        if _is_verdict(status) and not problem:
+            raise WebSocketBlockedError(
+                api_error(status, response.reason_phrase, body).problem
+            ) from exc
+        _raise_for_status(status, response.reason_phrase, body, retry_after)
     except (InvalidHandshake, TimeoutError) as exc:
         raise WebSocketRefusedError(
             f"WebSocket handshake failed: {exc or type(exc).__name__}"
