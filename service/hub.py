@@ -110,8 +110,9 @@ class Hub:
         if self._advanced is not None:
             self._advanced.set()
             self._advanced = None
-        if len(self._recent) == self._recent.maxlen and self._recent:
-            self._recent_floor = self._recent[0].key
+        if len(self._recent) == self._recent.maxlen:
+            # The oldest event is about to fall out (or, with no cache, this one is never kept).
+            self._recent_floor = self._recent[0].key if self._recent else event.key
         self._recent.append(event)
         for sub, buffered in self._pending.items():
             if sub.filter.matches(event):

@@ -211,8 +211,11 @@ class Gateway:
                 self._go_live(sub)
                 return
             recent = matching
+        # The split point between history and buffer is taken together with hold(): the task
+        # starts later, and events dispatched meanwhile are already in the buffer.
+        held_at = self.hub.position
         self.hub.hold(sub)
-        task = asyncio.create_task(self._replay(sub, after, recent))
+        task = asyncio.create_task(self._replay(sub, after, held_at, recent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -220,10 +223,11 @@ class Gateway:
         self.hub.add(sub)
         sub.go_live(self.hub.position)
 
-    async def _replay(self, sub: Subscriber, after: EventKey, cached: list[Event] | None) -> None:
+    async def _replay(
+        self, sub: Subscriber, after: EventKey, held_at: EventKey, cached: list[Event] | None
+    ) -> None:
         # Everything up to `held_at` comes from history; everything after it was buffered by
         # the hub since hold(). Together they cover the gap exactly once.
-        held_at = self.hub.position
         try:
             if cached is not None:
                 events = cached

@@ -161,6 +161,8 @@ def service_env(redis_url: str | None = None, **overrides: str) -> dict[str, str
         "BREAKING_EDITOR_TOKENS": EDITOR_TOKENS,
         "BREAKING_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         "BREAKING_HEARTBEAT_SECONDS": "1",
+        # High enough for the suites; test_ingest starts a node with a low one to test 429.
+        "BREAKING_PUBLISH_RATE_PER_MINUTE": "100000",
         "BREAKING_LOG_LEVEL": "info",
     }
     if redis_url is not None:
