@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from string import Template
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _HERE = Path(__file__).resolve().parent
+# Each page and the script that drives it (in static/).
+_PAGES = {"index": "demo.js", "desk": "desk.js"}
 
 # Pages load only their own scripts and styles and talk only to this origin, so an
 # injected script could neither run nor carry a desk token elsewhere.
@@ -36,11 +39,19 @@ def client_js_dir() -> Path:
     raise RuntimeError(f"the browser client (breaking-client.js) is in none of: {searched}")
 
 
-def _page(name: str) -> Route:
-    path = _HERE / "html" / f"{name}.html"
+def _page(name: str, title: str) -> Route:
+    """One page: its fragment in the shared layout (head, masthead, nav), built once."""
+    layout = Template((_HERE / "html" / "layout.html").read_text(encoding="utf-8"))
+    current = {f"current_{page}": 'aria-current="page"' if page == name else "" for page in _PAGES}
+    html = layout.substitute(
+        title=title,
+        script=f"/static/site/{_PAGES[name]}",
+        main=(_HERE / "html" / f"{name}.html").read_text(encoding="utf-8"),
+        **current,
+    )
 
     async def endpoint(request: Request) -> Response:
-        return FileResponse(path, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
 
     return Route("/" if name == "index" else f"/{name}", endpoint, name=f"page-{name}")
 
@@ -68,8 +79,8 @@ class _Embeddable:
 def page_routes() -> list[BaseRoute]:
     """`/`, `/desk`, `/static/` (the JS client and ticker) and `/static/site/` (page assets)."""
     return [
-        _page("index"),
-        _page("desk"),
+        _page("index", "Live ticker"),
+        _page("desk", "Editor desk"),
         Mount("/static/site", app=StaticFiles(directory=_HERE / "static"), name="site"),
         Mount("/static", app=_Embeddable(StaticFiles(directory=client_js_dir())), name="static"),
     ]

@@ -88,8 +88,8 @@ def test_it_pauses_on_hover_on_focus_and_on_request(page: Page, site: ServicePro
     page.mouse.move(5, 700)
     assert _style(track, "animationPlayState") == "running"
 
-    # Keyboard: from the edition switch, Tab lands on the newest headline's link and holds it still.
-    page.get_by_role("button", name="ES").focus()
+    # Keyboard: from the masthead, Tab lands on the newest headline's link and holds it still.
+    page.locator("header nav a[href='/desk']").focus()
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.shadowRoot?.activeElement?.textContent")
     assert focused == event["headline"]

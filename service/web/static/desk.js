@@ -116,7 +116,6 @@ let statsTimer;
 function enterDesk() {
   byId("signin").hidden = true;
   byId("workspace").hidden = false;
-  byId("whoami").hidden = false;
   feed.start();
   void refreshStats();
   statsTimer = setInterval(() => {
@@ -132,7 +131,6 @@ function signOut(why) {
   clearInterval(statsTimer);
   feed.stop();
   byId("workspace").hidden = true;
-  byId("whoami").hidden = true;
   byId("signin").hidden = false;
   const notice = byId("signin-error");
   notice.replaceChildren();
