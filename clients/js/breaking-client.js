@@ -196,6 +196,8 @@ export class BreakingClient extends EventTarget {
   stop() {
     globalThis.removeEventListener?.("online", this.#onOnline);
     this.#teardown();
+    // A snapshot still loading must not land after stop().
+    this.#generation++;
     clearTimeout(this.#retryTimer);
     this.#transport = null;
     this.#setStatus("stopped");
