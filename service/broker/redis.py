@@ -103,7 +103,9 @@ class RedisBroker(Broker):
         delay = 0.05
         while True:
             # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-            connection = Connection(**{**parse_url(self._url), "protocol": 2}, socket_connect_timeout=2)
+            connection = Connection(
+                **{**parse_url(self._url), "protocol": 2}, socket_connect_timeout=2
+            )
             try:
                 await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_command("SUBSCRIBE", self._channel)
@@ -116,11 +118,15 @@ class RedisBroker(Broker):
                 delay = 0.05
                 log.info("subscribed to Redis at %s; live from %s", self._host, self._last)
                 await self._listen(connection)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, BrokerUnavailable) as exc:
                 if self._ready:
                     log.warning("lost Redis at %s (%s); reconnecting", self._host, exc)
                 else:
                     log.debug("Redis at %s unavailable (%s); retrying", self._host, exc)
+                self._ready = False
+            except Exception:
+                # The reader is the node's only way to hear events: it must outlive any bug.
+                log.exception("Redis subscription failed unexpectedly; reconnecting")
                 self._ready = False
             finally:
                 await connection.disconnect()
