@@ -345,9 +345,8 @@ export class BreakingClient extends EventTarget {
     /** @type {BreakingEvent[]} */
     let alerts;
     try {
-      const query = new URLSearchParams({ limit: String(this.#limit) });
-      if (this.#filter.region) query.set("region", this.#filter.region.join(","));
-      if (this.#filter.language) query.set("language", this.#filter.language);
+      const query = this.#query();
+      query.set("limit", String(this.#limit));
       const response = await fetch(`${this.#server}/v1/alerts?${query}`, {
         headers: { Accept: "application/json" },
       });
@@ -362,7 +361,6 @@ export class BreakingClient extends EventTarget {
       return;
     }
     if (generation !== this.#generation) return;
-    alerts = alerts.filter((alert) => matches(alert, this.#filter));
     this.#snapshotAlertIds = new Set(alerts.map((alert) => alert.alert_id));
     this.#live = new Map(alerts.map((alert) => [alert.alert_id, alert]));
     const held = this.#held ?? [];
@@ -486,17 +484,23 @@ export class BreakingClient extends EventTarget {
    * @param {boolean} resume  Add `last_event_id` when there is one.
    */
   #url(path, resume) {
+    const query = this.#query();
+    if (resume && this.#lastEventId && !this.#needSnapshot) {
+      query.set("last_event_id", this.#lastEventId);
+    }
+    const text = query.toString();
+    return `${this.#server}${path}${text ? `?${text}` : ""}`;
+  }
+
+  /** The filter as query parameters: the same on `/v1/ws`, `/v1/events` and `/v1/alerts`. */
+  #query() {
     const query = new URLSearchParams();
     if (this.#filter.region) query.set("region", this.#filter.region.join(","));
     for (const key of /** @type {const} */ (["language", "category", "priority"])) {
       const value = this.#filter[key];
       if (value) query.set(key, value);
     }
-    if (resume && this.#lastEventId && !this.#needSnapshot) {
-      query.set("last_event_id", this.#lastEventId);
-    }
-    const text = query.toString();
-    return `${this.#server}${path}${text ? `?${text}` : ""}`;
+    return query;
   }
 
   /**

@@ -50,3 +50,23 @@ def open_demo(page: Page, node: ServiceProcess, via: str = "ws") -> Locator:
 def item_of(ticker: Locator, alert_id: str) -> Locator:
     """The item a ticker shows for one alert (the locator pierces its shadow root)."""
     return ticker.locator(f'li[data-alert-id="{alert_id}"]')
+
+
+def add_ticker(
+    page: Page,
+    element_id: str,
+    attributes: dict[str, str],
+    alerts: list[dict[str, Any]] | None = None,
+) -> Locator:
+    """Put a `<breaking-ticker>` at the top of the page; `alerts` feed an `offline` one."""
+    page.evaluate(
+        """([id, attributes, alerts]) => {
+          const ticker = document.createElement("breaking-ticker");
+          ticker.id = id;
+          for (const [name, value] of Object.entries(attributes)) ticker.setAttribute(name, value);
+          document.body.prepend(ticker);
+          if (alerts) ticker.alerts = alerts;
+        }""",
+        [element_id, attributes, alerts],
+    )
+    return page.locator(f"#{element_id}")

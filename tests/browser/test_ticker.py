@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.conftest import SITE_ENV
-from tests.browser.helpers import item_of, live_alerts, open_demo, publish, unique
+from tests.browser.helpers import add_ticker, item_of, live_alerts, open_demo, publish, unique
 from tests.support.processes import ServiceProcess, service_process
 
 pytestmark = pytest.mark.browser
@@ -175,3 +175,23 @@ def test_the_nodes_own_pages_get_websocket_with_the_default_origins(
     ticker = page.locator("#edition-ticker")
     expect(ticker).to_have_attribute("state", "live")
     assert ticker.get_attribute("via") == "ws"
+
+
+def test_category_and_priority_filters_reach_the_node(page: Page, site: ServiceProcess) -> None:
+    open_demo(page, site)
+    sockets: list[str] = []
+    listings: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("request", lambda r: listings.append(r.url) if "/v1/alerts" in r.url else None)
+    ticker = add_ticker(page, "sport-flashes", {"category": "sports", "priority": "flash"})
+    expect(ticker).to_have_attribute("state", "live")
+    flash = publish(site, unique("Final whistle"), category="sports", priority="flash")
+    minor = publish(site, unique("Half time"), category="sports", priority="update")
+    other = publish(site, unique("Markets close"), category="economy", priority="flash")
+    expect(item_of(ticker, flash["id"])).to_be_visible()
+    expect(item_of(page.locator("#edition-ticker"), other["id"])).to_be_visible()
+    expect(item_of(ticker, minor["id"])).to_have_count(0)
+    expect(item_of(ticker, other["id"])).to_have_count(0)
+    # The node filters (the ticker's own check is only a safety net): both requests carry them.
+    assert any("category=sports&priority=flash" in url for url in sockets), sockets
+    assert any("category=sports&priority=flash" in url for url in listings), listings

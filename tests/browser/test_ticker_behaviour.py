@@ -9,25 +9,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.helpers import item_of, open_demo, publish, unique
+from tests.browser.helpers import add_ticker, item_of, open_demo, publish, unique
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.browser
-
-
-def _offline_ticker(page: Page, alerts: list[dict[str, Any]]) -> Locator:
-    """A ticker with no connection, showing `alerts` (as the desk's preview does)."""
-    page.evaluate(
-        """alerts => {
-          const ticker = document.createElement("breaking-ticker");
-          ticker.id = "probe";
-          ticker.setAttribute("offline", "");
-          document.body.prepend(ticker);
-          ticker.alerts = alerts;
-        }""",
-        alerts,
-    )
-    return page.locator("#probe")
 
 
 def _alert(alert_id: str, headline: str, expires_in: float = 60, **fields: Any) -> dict[str, Any]:
@@ -54,8 +39,10 @@ def _style(locator: Locator, prop: str) -> str:
 
 def test_only_http_links_are_followed(page: Page, site: ServiceProcess) -> None:
     open_demo(page, site)
-    probe = _offline_ticker(
+    probe = add_ticker(
         page,
+        "probe",
+        {"offline": ""},
         [
             _alert("2-0", "bad link", url="javascript:alert(1)"),
             _alert("1-0", "good link", url="https://a.example/"),

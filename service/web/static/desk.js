@@ -109,7 +109,8 @@ function newIdempotencyKey() {
 
 // ---- sign in / out -------------------------------------------------------------------------
 
-const feed = new BreakingClient();
+// Every live alert, so any of them can be corrected or retracted (500 is the API's ceiling).
+const feed = new BreakingClient({ limit: 500 });
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let statsTimer;
 
