@@ -8,13 +8,7 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY clients/python ./clients/python
 COPY clients/js ./clients/js
-# The wheel does not ship clients/js, which /static/ serves: copy it to where
-# service/web/pages.py looks in an installed package (service/web/client_js).
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install . \
-    && web="$(/opt/venv/bin/python -c 'import pathlib, service.web; print(pathlib.Path(service.web.__file__).parent)')" \
-    && mkdir -p "$web/client_js" \
-    && cp clients/js/*.js "$web/client_js/"
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \

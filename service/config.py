@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,7 +54,7 @@ def parse_editor_tokens(items: list[str]) -> list[EditorToken]:
 
 
 class Settings(BaseSettings):
-    """Everything an operator can set; see the README's configuration table."""
+    """Everything an operator can set; docs/CONFIGURATION.md lists each variable."""
 
     model_config = SettingsConfigDict(env_prefix="BREAKING_", extra="ignore")
 
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     publish_rate_per_minute: int = Field(120, ge=1, description="per editor token")
     key_prefix: str = Field("breaking", description="prefix of every Redis key")
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("allowed_origins", "regions", mode="before")
     @classmethod

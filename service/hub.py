@@ -88,7 +88,8 @@ class Hub:
 
         def beat() -> None:
             now = loop.time()
-            for sub in list(self._live):
+            # Replaying subscribers too: a long replay must not look idle to a proxy.
+            for sub in [*self._live, *self._pending]:
                 sub.heartbeat(now)
             self._heartbeat = loop.call_later(heartbeat_s, beat)
 

@@ -79,7 +79,7 @@ class Ingest:
         )
     )
     async def create(self, request: Request) -> Response:
-        editor = await self._editor(request)
+        editor = authenticate(request, self._settings.editor_tokens)
         alert = await self._body(request, AlertIn, required=True)
         authorize(editor, alert.regions)
         ttl = alert.ttl_seconds or self._settings.default_ttl_seconds
@@ -101,7 +101,7 @@ class Ingest:
         )
     )
     async def correct(self, request: Request) -> Response:
-        editor = await self._editor(request)
+        editor = authenticate(request, self._settings.editor_tokens)
         correction = await self._body(request, CorrectionIn, required=True)
         alert = await self._live(request, editor)
         draft = Draft(
@@ -132,7 +132,7 @@ class Ingest:
         )
     )
     async def retract(self, request: Request) -> Response:
-        editor = await self._editor(request)
+        editor = authenticate(request, self._settings.editor_tokens)
         retraction = await self._body(request, RetractionIn, required=False)
         alert = await self._live(request, editor)
         draft = Draft(
@@ -182,21 +182,19 @@ class Ingest:
             raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
         return json_response(alert.payload())
 
-    async def _editor(self, request: Request) -> EditorToken:
-        editor = authenticate(request, self._settings.editor_tokens)
+    async def _rate_limit(self, editor: EditorToken) -> None:
+        """429 once an editor is over the per-minute limit; only valid requests count."""
+        limit = self._settings.publish_rate_per_minute
         try:
-            wait = await self._broker.rate_limit(
-                editor.name, self._settings.publish_rate_per_minute, 60
-            )
+            wait = await self._broker.rate_limit(editor.name, limit, 60)
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
         if wait is not None:
             raise Problem(
                 429,
-                f"editor {editor.name!r} is over {self._settings.publish_rate_per_minute} writes a minute",
+                f"editor {editor.name!r} is over {limit} writes a minute",
                 headers={"retry-after": str(max(1, math.ceil(wait)))},
             )
-        return editor
 
     async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
         raw = await self._read(request)
@@ -256,6 +254,7 @@ class Ingest:
         status: int = 201,
     ) -> Response:
         idempotency = _idempotency(request, editor, body)
+        await self._rate_limit(editor)
         try:
             published: Published = await self._broker.publish(draft, idempotency)
         except UnknownAlert:

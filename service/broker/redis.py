@@ -103,9 +103,8 @@ class RedisBroker(Broker):
         delay = 0.05
         while True:
             # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-            connection = Connection(
-                **{**parse_url(self._url), "protocol": 2}, socket_connect_timeout=2
-            )
+            options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
+            connection = Connection(**options, socket_connect_timeout=2, socket_timeout=10)
             try:
                 await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_command("SUBSCRIBE", self._channel)
