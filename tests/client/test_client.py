@@ -102,8 +102,11 @@ async def test_live_alerts_apply_corrections_and_drop_retractions(
         await client.correct(kept.id, "kept, corrected")
         gone = await client.publish("gone", regions=["us-canada"], language="en")
         await client.retract(gone.id)
+        await client.publish("minor", regions=["us-canada"], language="en", priority="update")
         newest = await client.publish("newest", regions=["us-canada"], language="en")
-        alerts = await client.live_alerts(regions=["us-canada"], language="en", limit=2)
+        alerts = await client.live_alerts(
+            regions=["us-canada"], language="en", priority="breaking", limit=2
+        )
     assert [(a.id, a.headline) for a in alerts] == [
         (newest.id, "newest"),
         (kept.id, "kept, corrected"),

@@ -149,10 +149,15 @@ class BreakingClient:
         *,
         regions: Sequence[str] | None = None,
         language: Language | None = None,
+        category: Category | None = None,
+        priority: Priority | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """The live alerts (corrections applied, retracted and expired ones gone), newest first."""
-        params = _filters(regions=regions, language=language)
+        """The live alerts (corrections applied, retracted and expired ones gone), newest first.
+
+        Takes the same filters as `events()`, so a first paint matches the stream that follows.
+        """
+        params = _filters(regions=regions, language=language, category=category, priority=priority)
         if limit is not None:
             params["limit"] = str(limit)
         body = await self._request("GET", "/v1/alerts", params=params)
