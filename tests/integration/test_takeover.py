@@ -1,0 +1,101 @@
+"""The subscribe routes are taken over below ASGI on the same port; everything else stays ASGI.
+
+This covers the uvicorn protocol subclass (service/transports/http.py) against the pinned uvicorn.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+import websockets
+
+from tests.support.processes import ALLOWED_ORIGIN, ServiceProcess
+
+
+def _raw(node: ServiceProcess, request: bytes, until: bytes = b"\r\n\r\n") -> bytes:
+    with socket.create_connection(("127.0.0.1", node.port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while until not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_asgi_routes_keep_alive_around_subscribe_routes(memory_node: ServiceProcess) -> None:
+    with httpx.Client(base_url=memory_node.url) as client:
+        for _ in range(3):
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/v1/alerts").status_code == 200
+        assert client.get("/no/such/route").headers["content-type"] == "application/problem+json"
+
+
+def test_pipelined_asgi_requests_still_work(memory_node: ServiceProcess) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = _raw(
+        memory_node,
+        request * 2 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"\x00",
+    )
+    assert answer.count(b"HTTP/1.1 200 OK") == 3
+
+
+@pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE"])
+def test_subscribe_routes_take_get_only(memory_node: ServiceProcess, method: bytes) -> None:
+    answer = _raw(
+        memory_node, method + b" /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", b"}"
+    )
+    assert answer.startswith(b"HTTP/1.1 405")
+    assert b"allow: GET" in answer
+    assert b"application/problem+json" in answer
+
+
+def test_sse_preflight_answers_for_allowed_origins(memory_node: ServiceProcess) -> None:
+    response = httpx.options(
+        f"{memory_node.url}/v1/events",
+        headers={"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Headers": "last-event-id"},
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "Last-Event-ID" in response.headers["access-control-allow-headers"]
+
+
+def test_sse_from_a_foreign_origin_gets_no_cors_grant(memory_node: ServiceProcess) -> None:
+    with httpx.stream(
+        "GET", f"{memory_node.url}/v1/events", headers={"Origin": "https://evil.example"}
+    ) as response:
+        assert response.status_code == 200
+        assert "access-control-allow-origin" not in response.headers
+
+
+async def test_websocket_from_a_foreign_origin_is_refused(memory_node: ServiceProcess) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{memory_node.ws_url}/v1/ws", origin="https://evil.example"):  # type: ignore[arg-type]
+            pass
+    response = refused.value.response
+    assert response.status_code == 403
+    assert b"not allowed" in response.body
+
+
+@pytest.mark.parametrize("origin", [ALLOWED_ORIGIN, None])
+async def test_websocket_from_an_allowed_origin_or_an_app(
+    memory_node: ServiceProcess, origin: str | None
+) -> None:
+    async with websockets.connect(f"{memory_node.ws_url}/v1/ws", origin=origin) as ws:  # type: ignore[arg-type]
+        assert b'"event":"ready"' in (await ws.recv()).encode()
+
+
+def test_websocket_route_without_upgrade_is_426(memory_node: ServiceProcess) -> None:
+    response = httpx.get(f"{memory_node.url}/v1/ws")
+    assert response.status_code == 426
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_server_frames_are_unmasked_and_uncompressed(memory_node: ServiceProcess) -> None:
+    async with websockets.connect(f"{memory_node.ws_url}/v1/ws", compression="deflate") as ws:
+        assert ws.response is not None
+        assert "sec-websocket-extensions" not in ws.response.headers
