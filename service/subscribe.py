@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
@@ -124,9 +124,12 @@ class Gateway:
         """One shared Filter object per distinct filter keeps idle subscribers small."""
         return self._filters.setdefault(flt, flt)
 
-    def origin_allowed(self, origin: str | None) -> bool:
+    def origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
+        """No Origin (an app), a listed one, or the node's own pages (same host)."""
         allowed = self.settings.allowed_origins
-        return origin is None or "*" in allowed or origin in allowed
+        if origin is None or "*" in allowed or origin in allowed:
+            return True
+        return host is not None and urlsplit(origin).netloc == host
 
     def check_ready(self) -> None:
         if not self.broker.ready:
@@ -168,7 +171,7 @@ class Gateway:
         sub: Subscriber
         if request.path == WS_PATH:
             origin = request.header(b"origin")
-            if not self.origin_allowed(origin):
+            if not self.origin_allowed(origin, request.header(b"host")):
                 raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
             self.check_ready()
             protocol, response = handshake(request.target, request.headers)

@@ -163,10 +163,6 @@ def test_sse_takes_over_when_websocket_is_blocked(page: Page, site: ServiceProce
     assert attempts, "the page never tried WebSocket first"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the node answers its own pages' WebSocket with 403 unless their origin is listed",
-)
 def test_the_nodes_own_pages_get_websocket_with_the_default_origins(
     page: Page, memory_node: ServiceProcess
 ) -> None:

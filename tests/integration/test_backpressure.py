@@ -50,6 +50,6 @@ async def test_a_stalled_subscriber_is_dropped_and_others_keep_up() -> None:
             await sse.wait_events(sent, within=15)
             await ws.received.wait_events(sent, within=15)
             assert len(set(sse.ids)) == len(set(ws.received.ids)) == sent
-        metrics = httpx.get(f"{node.url}/metrics").text
-        assert "breaking_slow_disconnects_total 1.0" in metrics
+            metrics = (await client.get(f"{node.url}/metrics")).text
+            assert "breaking_slow_disconnects_total 1.0" in metrics
         stalled.close()

@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import httpx
+import pytest
 import websockets
 
 from tests.support.processes import service_process
@@ -24,13 +25,10 @@ async def test_sigterm_sends_retry_and_1012() -> None:
             code = await asyncio.to_thread(node.terminate)
             tail = "".join([chunk async for chunk in stream])
             assert "retry: 500\n\n" in tail
-            try:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
-            except websockets.ConnectionClosed as closed:
-                assert closed.rcvd is not None
-                assert closed.rcvd.code == 1012
-            else:
-                raise AssertionError("the WebSocket was not closed")
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
         # uvicorn re-raises the caught SIGTERM once its graceful shutdown is complete.
         assert code == -signal.SIGTERM
         assert "Finished server process" in node.output()

@@ -99,3 +99,9 @@ async def test_server_frames_are_unmasked_and_uncompressed(memory_node: ServiceP
     async with websockets.connect(f"{memory_node.ws_url}/v1/ws", compression="deflate") as ws:
         assert ws.response is not None
         assert "sec-websocket-extensions" not in ws.response.headers
+
+
+async def test_websocket_from_the_nodes_own_pages_is_allowed(memory_node: ServiceProcess) -> None:
+    own = f"http://127.0.0.1:{memory_node.port}"
+    async with websockets.connect(f"{memory_node.ws_url}/v1/ws", origin=own) as ws:  # type: ignore[arg-type]
+        assert b'"event":"ready"' in (await ws.recv()).encode()
