@@ -1,0 +1,109 @@
+"""The hub's index picks exactly the subscribers whose filter matches, each once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.config import DEFAULT_REGIONS
+from service.events import PRIORITY_RANK, Event, stored_body
+from service.hub import SSE, WS, Hub
+from service.metrics import Metrics
+from service.models import CATEGORIES, LANGUAGES, Filter
+
+
+@dataclass(eq=False)
+class _Recorder(asyncio.Transport):
+    """A transport that keeps what is written, standing in for a socket in pure index tests."""
+
+    chunks: list[bytes] = field(default_factory=list)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.chunks.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    filter: Filter
+    kind: int
+    transport: _Recorder = field(default_factory=_Recorder)
+
+    def go_live(self, position: tuple[int, int]) -> None: ...
+    def send_reset(self) -> None: ...
+    def heartbeat(self, now: float) -> None: ...
+    def drop(self, reason: str) -> None: ...
+
+
+filters = st.builds(
+    Filter,
+    regions=st.none() | st.frozensets(st.sampled_from(DEFAULT_REGIONS), min_size=1, max_size=3),
+    language=st.none() | st.sampled_from(LANGUAGES),
+    category=st.none() | st.sampled_from(CATEGORIES),
+    min_priority=st.sampled_from(sorted(PRIORITY_RANK.values())),
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Event:
+    fields = {
+        "type": "alert",
+        "headline": "h",
+        "regions": draw(
+            st.lists(st.sampled_from(DEFAULT_REGIONS), min_size=1, max_size=3, unique=True)
+        ),
+        "language": draw(st.sampled_from(LANGUAGES)),
+        "category": draw(st.none() | st.sampled_from(CATEGORIES)),
+        "priority": draw(st.sampled_from(list(PRIORITY_RANK))),
+        "ttl": 60,
+    }
+    return Event.decode("1764000000000-0", stored_body(fields))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subscribed=st.lists(st.tuples(filters, st.sampled_from([SSE, WS])), max_size=30), event=events()
+)
+def test_index_matches_filters_exactly_once(
+    subscribed: list[tuple[Filter, int]], event: Event
+) -> None:
+    hub = Hub(Metrics(), buffer_bytes=1 << 20, replay_cache=0)
+    subs = [_Subscriber(flt, kind) for flt, kind in subscribed]
+    for sub in subs:
+        hub.add(sub)
+    hub.dispatch(event)
+    for sub in subs:
+        expected = [event.ws if sub.kind == WS else event.sse] if sub.filter.matches(event) else []
+        assert sub.transport.chunks == expected
+
+
+def test_removed_subscribers_receive_nothing_and_empty_buckets_go() -> None:
+    hub = Hub(Metrics(), buffer_bytes=1 << 20, replay_cache=0)
+    sub = _Subscriber(Filter(regions=frozenset({"mena", "palestine"})), SSE)
+    hub.add(sub)
+    hub.remove(sub)
+    hub.remove(sub)
+    hub.dispatch(
+        Event.decode(
+            "1-0",
+            stored_body(
+                {
+                    "type": "alert",
+                    "headline": "h",
+                    "regions": ["mena"],
+                    "language": "en",
+                    "priority": "flash",
+                    "ttl": 60,
+                }
+            ),
+        )
+    )
+    assert sub.transport.chunks == []
+    assert hub.census()["total"] == 0
+    # The index must not keep empty entries behind.
+    assert hub._buckets == {}
