@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SITE_ENV
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.helpers import publish
 from tests.support.processes import ServiceProcess, service_process
 
@@ -88,7 +88,7 @@ def _seed(node: ServiceProcess) -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    with service_process(env=SITE_ENV) as node, sync_playwright() as playwright:
+    with service_process() as node, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         # Reduced motion holds every ticker at its start, so the shots show whole headlines.
         context = browser.new_context(

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import SITE_ENV
 from tests.browser.helpers import add_ticker, item_of, live_alerts, open_demo, publish, unique
 from tests.support.processes import ServiceProcess, service_process
 
@@ -123,7 +122,7 @@ def test_a_correction_replaces_the_text_and_a_retraction_removes_it(
 def test_the_page_recovers_from_a_restart_and_shows_what_was_published_meanwhile(
     page: Page,
 ) -> None:
-    with service_process(env=SITE_ENV) as node:
+    with service_process() as node:
         ticker = open_demo(page, node)
         before = publish(node, unique("Published before the restart"))
         expect(item_of(ticker, before["id"])).to_be_visible()
@@ -161,16 +160,6 @@ def test_sse_takes_over_when_websocket_is_blocked(page: Page, site: ServiceProce
     expect(item_of(ticker, event["id"])).to_be_visible()
     expect(page.locator("#shared-state")).to_have_text("Live via SSE")
     assert attempts, "the page never tried WebSocket first"
-
-
-def test_the_nodes_own_pages_get_websocket_with_the_default_origins(
-    page: Page, memory_node: ServiceProcess
-) -> None:
-    """The test nodes allow only https://news.example; `/` is served from the node itself."""
-    page.goto(memory_node.url + "/")
-    ticker = page.locator("#edition-ticker")
-    expect(ticker).to_have_attribute("state", "live")
-    assert ticker.get_attribute("via") == "ws"
 
 
 def test_category_and_priority_filters_reach_the_node(page: Page, site: ServiceProcess) -> None:
