@@ -9,6 +9,12 @@ import pytest
 from tests.support.processes import RedisProcess, ServiceProcess, redis_process, service_process
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API runs its own event loop in this thread,
+    which would leave the session loop of every async test after it unusable."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def redis() -> Iterator[RedisProcess]:
     """A private redis-server shared by the session (tests that restart Redis start their own)."""
