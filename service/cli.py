@@ -8,6 +8,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from breaking_client.cli import register as register_client
 from pydantic import ValidationError
 
 from service.config import Settings
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="processes, each with one Redis subscription"
     )
     serve.set_defaults(func=_serve)
+    register_client(commands)
     return parser
 
 

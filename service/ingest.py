@@ -20,11 +20,12 @@ from service.broker.base import (
     Draft,
     IdempotencyConflict,
     IdempotencyKey,
+    LiveAlert,
     Published,
     UnknownAlert,
 )
 from service.config import EditorToken, Settings
-from service.events import Event, stored_body
+from service.events import stored_body
 from service.metrics import Metrics
 from service.models import (
     AlertIn,
@@ -101,24 +102,7 @@ class Ingest:
         )
     )
     async def correct(self, request: Request) -> Response:
-        editor = authenticate(request, self._settings.editor_tokens)
-        correction = await self._body(request, CorrectionIn, required=True)
-        alert = await self._live(request, editor)
-        draft = Draft(
-            "correction",
-            stored_body(
-                {
-                    "type": "correction",
-                    "alert_id": alert.id,
-                    "headline": correction.headline,
-                    **_routing(alert.payload),
-                    "expires_ms": alert.expires_ms,
-                }
-            ),
-            alert_id=alert.id,
-            headline=correction.headline,
-        )
-        return await self._publish(request, editor, draft, correction)
+        return await self._amend(request, "correction", CorrectionIn, status=201)
 
     @operation(
         Operation(
@@ -132,23 +116,25 @@ class Ingest:
         )
     )
     async def retract(self, request: Request) -> Response:
+        return await self._amend(request, "retraction", RetractionIn, status=200)
+
+    async def _amend(
+        self, request: Request, kind: str, model: type[CorrectionIn | RetractionIn], status: int
+    ) -> Response:
+        """Publish a correction or retraction to exactly the subscribers the alert reached."""
         editor = authenticate(request, self._settings.editor_tokens)
-        retraction = await self._body(request, RetractionIn, required=False)
-        alert = await self._live(request, editor)
+        change = await self._body(request, model, required=model is CorrectionIn)
+        alert = (await self._find(request.path_params["alert_id"])).event
+        authorize(editor, alert.regions)
+        fields = change.model_dump()
+        body = {"type": kind, "alert_id": alert.id, **fields, **_routing(alert.payload)}
         draft = Draft(
-            "retraction",
-            stored_body(
-                {
-                    "type": "retraction",
-                    "alert_id": alert.id,
-                    "reason": retraction.reason,
-                    **_routing(alert.payload),
-                    "expires_ms": alert.expires_ms,
-                }
-            ),
+            kind,
+            stored_body({**body, "expires_ms": alert.expires_ms}),
             alert_id=alert.id,
+            headline=fields.get("headline"),
         )
-        return await self._publish(request, editor, draft, retraction, status=200)
+        return await self._publish(request, editor, draft, change, status=status)
 
     @operation(
         Operation(
@@ -173,14 +159,7 @@ class Ingest:
 
     @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
     async def show(self, request: Request) -> Response:
-        alert_id = request.path_params["alert_id"]
-        try:
-            alert = await self._broker.alert(alert_id)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc) from exc
-        if alert is None:
-            raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
-        return json_response(alert.payload())
+        return json_response((await self._find(request.path_params["alert_id"])).payload())
 
     async def _rate_limit(self, editor: EditorToken) -> None:
         """429 once an editor is over the per-minute limit; only valid requests count."""
@@ -234,16 +213,14 @@ class Ingest:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _live(self, request: Request, editor: EditorToken) -> Event:
-        alert_id = request.path_params["alert_id"]
+    async def _find(self, alert_id: str) -> LiveAlert:
         try:
             alert = await self._broker.alert(alert_id)
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
         if alert is None:
             raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
-        authorize(editor, alert.event.regions)
-        return alert.event
+        return alert
 
     async def _publish(
         self,

@@ -19,7 +19,7 @@ from breaking_client import Event
 
 from tests.support.processes import ServiceProcess, free_port
 
-CLI = [sys.executable, "-m", "breaking_client"]
+CLI = [sys.executable, "-m", "service"]
 
 
 def _env(**overrides: str) -> dict[str, str]:
