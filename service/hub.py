@@ -36,8 +36,8 @@ class Subscriber(Protocol):
     @property
     def kind(self) -> int: ...
 
-    def go_live(self, position: EventKey) -> None:
-        """Replay is over: tell the client where live delivery starts."""
+    def live_marker(self, position: EventKey) -> bytes:
+        """The bytes that tell the client replay is over and where live delivery starts."""
 
     def send_reset(self) -> None:
         """History cannot cover the client's position: it must reload the listing."""

@@ -180,14 +180,14 @@ class Gateway:
                     response.body.decode(errors="replace").strip() or "not a WebSocket handshake"
                 )
                 raise Problem(response.status_code, f"WebSocket handshake failed: {detail}")
-            transport.write(b"".join(protocol.data_to_send()))
+            head = b"".join(protocol.data_to_send())
             sub = WsSubscriber(self, flt, transport, connections, protocol)
         else:
             self.check_ready()
-            transport.write(sse_head(self.settings.sse_retry_ms, cors))
+            head = sse_head(self.settings.sse_retry_ms, cors)
             sub = SseSubscriber(self, flt, transport, connections)
         transport.set_protocol(sub)
-        self.open(sub, after)
+        self.open(sub, after, head)
 
     def resubscribe(self, sub: Subscriber, op: Mapping[str, Any]) -> None:
         """A WebSocket `subscribe` op: new filters, optionally replaying from `last_event_id`."""
@@ -199,21 +199,25 @@ class Gateway:
         sub.filter = flt
         self.open(sub, after)
 
-    def open(self, sub: Subscriber, after: EventKey | None) -> None:
-        """Replay what `sub` missed after `after`, then file it for live events, with no gap."""
+    def open(self, sub: Subscriber, after: EventKey | None, head: bytes = b"") -> None:
+        """Replay what `sub` missed after `after`, then file it for live events, with no gap.
+
+        `head` (the response head) goes out in the same write as a short replay, so a
+        reconnecting subscriber usually costs one write.
+        """
         if after is None:
-            self._go_live(sub)
+            self._go_live(sub, [head])
             return
         recent = self.hub.recent_after(after)
         if recent is not None:
             matching = [event for event in recent if sub.filter.matches(event)]
             if len(matching) <= _INLINE_REPLAY:
-                # Nothing can be dispatched between these writes and add(): no gap, no repeat.
-                for event in matching:
-                    write_event(sub, event)
-                self._go_live(sub)
+                # Nothing can be dispatched between this write and add(): no gap, no repeat.
+                self._go_live(sub, [head, *(wire(sub, event) for event in matching)])
                 return
             recent = matching
+        if head:
+            sub.transport.write(head)
         # The split point between history and buffer is taken together with hold(): the task
         # starts later, and events dispatched meanwhile are already in the buffer.
         held_at = self.hub.position
@@ -222,9 +226,10 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _go_live(self, sub: Subscriber) -> None:
+    def _go_live(self, sub: Subscriber, chunks: list[bytes]) -> None:
         self.hub.add(sub)
-        sub.go_live(self.hub.position)
+        chunks.append(sub.live_marker(self.hub.position))
+        sub.transport.write(b"".join(chunks))
 
     async def _replay(
         self, sub: Subscriber, after: EventKey, held_at: EventKey, cached: list[Event] | None
@@ -245,8 +250,8 @@ class Gateway:
                     ]
                     await self._catch_up(after)
             for start in range(0, len(events), _REPLAY_CHUNK):
-                for event in events[start : start + _REPLAY_CHUNK]:
-                    write_event(sub, event)
+                chunk = events[start : start + _REPLAY_CHUNK]
+                sub.transport.write(b"".join(wire(sub, event) for event in chunk))
                 await drained(sub, self.settings.subscriber_buffer_bytes)
                 if self.hub.pending_size(sub) > _MAX_PENDING:
                     sub.drop("unable to receive the replay fast enough")
@@ -261,10 +266,7 @@ class Gateway:
             buffered = self.hub.release(sub)
         if buffered is None or sub.transport.is_closing():
             return
-        for event in buffered:
-            if event.key > after:
-                write_event(sub, event)
-        self._go_live(sub)
+        self._go_live(sub, [wire(sub, event) for event in buffered if event.key > after])
 
     async def _catch_up(self, after: EventKey) -> None:
         """A client that saw an event this node has not yet received waits until it has."""
@@ -277,8 +279,9 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def write_event(sub: Subscriber, event: Event) -> None:
-    sub.transport.write(event.ws if sub.kind else event.sse)
+def wire(sub: Subscriber, event: Event) -> bytes:
+    """The event's bytes for this subscriber's transport."""
+    return event.ws if sub.kind else event.sse
 
 
 async def drained(sub: Subscriber, limit: int) -> None:

@@ -36,11 +36,12 @@ class SseSubscriber(SubscriberProtocol):
     def data_received(self, data: bytes) -> None:
         """A subscriber has nothing to say after its request; anything more is ignored."""
 
-    def go_live(self, position: EventKey) -> None:
+    def live_marker(self, position: EventKey) -> bytes:
         # A bare `id:` sets EventSource.lastEventId without an event, so a client that
         # has seen nothing yet still resumes from here after a reconnect.
-        if position != NO_POSITION:
-            self.transport.write(b"id: %s\n\n" % format_id(position).encode())
+        if position == NO_POSITION:
+            return b""
+        return b"id: %s\n\n" % format_id(position).encode()
 
     def send_reset(self) -> None:
         self.transport.write(_RESET)

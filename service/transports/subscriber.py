@@ -44,8 +44,8 @@ class SubscriberProtocol(asyncio.Protocol):
         log.warning("subscriber %s disconnected: %s; it can resume by event id", peer, reason)
         self.transport.abort()
 
-    def go_live(self, position: EventKey) -> None:
-        """Replay is over: tell the client where live delivery starts."""
+    def live_marker(self, position: EventKey) -> bytes:
+        """The bytes that tell the client replay is over and where live delivery starts."""
         raise NotImplementedError
 
     def send_reset(self) -> None:

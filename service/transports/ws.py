@@ -115,9 +115,9 @@ class WsSubscriber(SubscriberProtocol):
         }
         self.transport.write(ws_control("error", None, data))
 
-    def go_live(self, position: EventKey) -> None:
+    def live_marker(self, position: EventKey) -> bytes:
         event_id = format_id(position) if position != NO_POSITION else None
-        self.transport.write(ws_control("ready", event_id, {"filters": self.filter.describe()}))
+        return ws_control("ready", event_id, {"filters": self.filter.describe()})
 
     def send_reset(self) -> None:
         self.transport.write(_RESET)
