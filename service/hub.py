@@ -22,7 +22,6 @@ from service.models import Filter
 log = logging.getLogger("breaking_push.hub")
 
 SSE, WS = 0, 1
-TRANSPORT_NAMES = ("sse", "ws")
 BucketKey = tuple[str | None, str | None, str | None, int]
 NO_POSITION: EventKey = (0, 0)
 

@@ -26,6 +26,7 @@ from service.broker.base import (
 )
 from service.config import EditorToken, Settings
 from service.events import stored_body
+from service.filters import one_param, parse_filter
 from service.metrics import Metrics
 from service.models import (
     AlertIn,
@@ -37,7 +38,6 @@ from service.models import (
 )
 from service.openapi import Operation, operation
 from service.problems import Problem, from_validation
-from service.subscribe import _one, parse_filter
 
 log = logging.getLogger("breaking_push.ingest")
 
@@ -149,7 +149,7 @@ class Ingest:
     async def listing(self, request: Request) -> Response:
         params = {key: request.query_params.getlist(key) for key in request.query_params}
         flt = parse_filter(params, self._settings.regions)
-        limit = _limit(_one(params, "limit"))
+        limit = _limit(one_param(params, "limit"))
         try:
             alerts = await self._broker.live_alerts()
         except BrokerUnavailable as exc:

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
-from service.events import PRIORITY_RANK, Event, EventKey, parse_id
+from service.events import Event, EventKey
+from service.filters import one_param, parse_filter, parse_resume
 from service.hub import NO_POSITION, Hub, Subscriber
-from service.models import CATEGORIES, LANGUAGES, Filter
+from service.models import Filter
 from service.problems import Problem
 from service.transports.sse import SseSubscriber, sse_head
 from service.transports.wire import http_head, problem_response
 from service.transports.ws import WsSubscriber, handshake
-
-log = logging.getLogger("breaking_push.subscribe")
 
 SSE_PATH, WS_PATH = "/v1/events", "/v1/ws"
 SUBSCRIBE_PATHS = frozenset((SSE_PATH, WS_PATH))
@@ -59,55 +57,6 @@ class SubscribeRequest:
 
     def params(self) -> dict[str, list[str]]:
         return parse_qs(self.query.decode("latin-1"), keep_blank_values=True)
-
-
-def _one(params: Mapping[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if isinstance(value, list):
-        if len(value) > 1:
-            raise Problem(400, f"`{name}` may be given once")
-        value = value[0] if value else None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise Problem(400, f"`{name}` must be a string")
-    return value
-
-
-def _choice(params: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str | None:
-    value = _one(params, name)
-    if value is not None and value not in allowed:
-        raise Problem(400, f"unknown {name} {value!r}; expected one of: {', '.join(allowed)}")
-    return value
-
-
-def parse_filter(params: Mapping[str, Any], regions: Sequence[str]) -> Filter:
-    """Filters from query parameters or a `subscribe` op; `region` is repeatable or comma-separated."""
-    raw = params.get("region")
-    items = [raw] if isinstance(raw, str) else list(raw or [])
-    if not all(isinstance(item, str) for item in items):
-        raise Problem(400, "`region` must be a string or a list of strings")
-    wanted = {part.strip() for item in items for part in item.split(",") if part.strip()}
-    unknown = sorted(wanted - set(regions))
-    if unknown:
-        raise Problem(400, f"unknown region(s) {', '.join(unknown)}; known: {', '.join(regions)}")
-    priority = _choice(params, "priority", tuple(PRIORITY_RANK))
-    return Filter(
-        regions=frozenset(wanted) if wanted else None,
-        language=_choice(params, "language", LANGUAGES),
-        category=_choice(params, "category", CATEGORIES),
-        min_priority=PRIORITY_RANK[priority] if priority else 0,
-    )
-
-
-def parse_resume(value: str | None) -> EventKey | None:
-    """A `Last-Event-ID` or `last_event_id`; 400 if it is not an event id."""
-    if value is None or value.strip() == "":
-        return None
-    try:
-        return parse_id(value.strip())
-    except ValueError as exc:
-        raise Problem(400, f"last event id: {exc}") from None
 
 
 class Gateway:
@@ -167,7 +116,7 @@ class Gateway:
             raise Problem(405, f"{request.path} takes GET", headers={"allow": "GET"})
         params = request.params()
         flt = self.intern(parse_filter(params, self.settings.regions))
-        after = parse_resume(request.header(b"last-event-id") or _one(params, "last_event_id"))
+        after = parse_resume(request.header(b"last-event-id") or one_param(params, "last_event_id"))
         sub: Subscriber
         if request.path == WS_PATH:
             origin = request.header(b"origin")
@@ -194,7 +143,7 @@ class Gateway:
         if self.hub.replaying(sub):
             raise Problem(409, "a replay is in progress; send subscribe again after `ready`")
         flt = self.intern(parse_filter(op, self.settings.regions))
-        after = parse_resume(_one(op, "last_event_id"))
+        after = parse_resume(one_param(op, "last_event_id"))
         self.hub.remove(sub)
         sub.filter = flt
         self.open(sub, after)

@@ -42,6 +42,9 @@ class SubscriberProtocol(asyncio.Protocol):
     def drop(self, reason: str) -> None:
         peer = self.transport.get_extra_info("peername")
         log.warning("subscriber %s disconnected: %s; it can resume by event id", peer, reason)
+        # Out of the index now: connection_lost comes a loop iteration later, and events
+        # dispatched before then must not be written to an aborted transport.
+        self.gateway.hub.remove(self)
         self.transport.abort()
 
     def live_marker(self, position: EventKey) -> bytes:
