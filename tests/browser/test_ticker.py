@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.helpers import add_ticker, item_of, live_alerts, open_demo, publish, unique
-from tests.support.processes import ServiceProcess, service_process
+from tests.support.processes import ServiceProcess, redis_process, service_process
 
 pytestmark = pytest.mark.browser
 
@@ -144,6 +144,31 @@ def test_the_page_recovers_from_a_restart_and_shows_what_was_published_meanwhile
         expect(page.locator('#log li[data-kind="reset"]', has_text="server:")).to_have_count(1)
         after = publish(node, unique("Published after the page came back"))
         expect(item_of(ticker, after["id"])).to_be_visible()
+
+
+def test_an_alert_published_on_another_node_while_this_one_is_down_appears_on_return(
+    page: Page,
+) -> None:
+    """Two nodes on one Redis: the page's node dies, the desk posts through the other."""
+    with (
+        redis_process() as redis,
+        service_process(redis.url) as other,
+        service_process(redis.url) as node,
+    ):
+        ticker = open_demo(page, node)
+        before = publish(other, unique("Published before the outage"))
+        expect(item_of(ticker, before["id"])).to_be_visible()
+
+        node.kill()
+        expect(ticker).to_have_attribute("state", "reconnecting")
+        during = publish(other, unique("Published while the page's node was down"))
+        node.start()
+
+        expect(ticker).to_have_attribute("state", "live", timeout=15_000)
+        expect(item_of(ticker, during["id"])).to_be_visible()
+        # Redis kept the history: the page resumed by id, so nothing was reset or lost.
+        expect(item_of(ticker, before["id"])).to_be_visible()
+        expect(page.locator('#log li[data-kind="reset"]', has_text="server:")).to_have_count(0)
 
 
 def test_sse_takes_over_when_websocket_is_blocked(page: Page, site: ServiceProcess) -> None:
