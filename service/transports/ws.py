@@ -75,7 +75,7 @@ class WsSubscriber(SubscriberProtocol):
             if frame.opcode is Opcode.TEXT:
                 self._on_op(bytes(frame.data))
             elif frame.opcode is Opcode.BINARY:
-                self._send_error(400, "binary frames are not understood; send JSON text")
+                self._send_problem(Problem(400, "binary frames are not understood; send JSON text"))
         self._flush()
 
     def _flush(self) -> None:
@@ -90,23 +90,19 @@ class WsSubscriber(SubscriberProtocol):
 
     def _on_op(self, raw: bytes) -> None:
         try:
-            op = orjson.loads(raw)
+            try:
+                op = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise Problem(400, "frames must be JSON objects") from None
             if not isinstance(op, dict) or op.get("op") != "subscribe":
                 raise Problem(400, 'expected {"op": "subscribe", ...}')
             self.gateway.resubscribe(self, op)
-        except orjson.JSONDecodeError:
-            self._send_error(400, "frames must be JSON objects")
         except Problem as problem:
-            self._send_error(problem.status, problem.detail, problem.as_dict())
+            self._send_problem(problem)
 
-    def _send_error(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
-        data = body or {
-            "type": "about:blank",
-            "title": "Bad Request",
-            "status": status,
-            "detail": detail,
-        }
-        self.transport.write(ws_control("error", None, data))
+    def _send_problem(self, problem: Problem) -> None:
+        """A bad op is answered in-band; the connection and its filters stay as they were."""
+        self.transport.write(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
         event_id = format_id(position) if position != NO_POSITION else None

@@ -206,3 +206,20 @@ async def test_websocket_bad_op_gets_an_error_frame_and_keeps_filters(node: Serv
         sent = await publish(client, node, f"{_tag()} still europe", ("europe",))
         await ws.received.wait_events(1)
         assert ws.received.ids == [sent["id"]]
+
+
+async def test_websocket_frames_that_are_not_ops_get_problems(node: ServiceProcess) -> None:
+    async with ws_subscriber(node) as ws:
+        for frame in (
+            "not json",
+            b"\x00\x01",
+            '{"op": "unsubscribe"}',
+            '{"op": "subscribe", "priority": "urgent"}',
+        ):
+            await ws.connection.send(frame)
+        errors = [await ws.received.wait_control("error", count=n) for n in range(1, 5)]
+        assert [e["status"] for e in errors] == [400] * 4
+        for error, (_, detail) in zip(
+            errors, ("JSON", "binary", "subscribe", "urgent"), strict=True
+        ):
+            assert detail in error["detail"]
