@@ -219,7 +219,5 @@ async def test_websocket_frames_that_are_not_ops_get_problems(node: ServiceProce
             await ws.connection.send(frame)
         errors = [await ws.received.wait_control("error", count=n) for n in range(1, 5)]
         assert [e["status"] for e in errors] == [400] * 4
-        for error, (_, detail) in zip(
-            errors, ("JSON", "binary", "subscribe", "urgent"), strict=True
-        ):
+        for error, detail in zip(errors, ("JSON", "binary", "subscribe", "urgent"), strict=True):
             assert detail in error["detail"]
