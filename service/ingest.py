@@ -22,6 +22,8 @@ from service.broker.base import (
     IdempotencyKey,
     LiveAlert,
     Published,
+    RateLimit,
+    RateLimited,
     UnknownAlert,
 )
 from service.config import EditorToken, Settings
@@ -161,20 +163,6 @@ class Ingest:
     async def show(self, request: Request) -> Response:
         return json_response((await self._find(request.path_params["alert_id"])).payload())
 
-    async def _rate_limit(self, editor: EditorToken) -> None:
-        """429 once an editor is over the per-minute limit; only valid requests count."""
-        limit = self._settings.publish_rate_per_minute
-        try:
-            wait = await self._broker.rate_limit(editor.name, limit, 60)
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc) from exc
-        if wait is not None:
-            raise Problem(
-                429,
-                f"editor {editor.name!r} is over {limit} writes a minute",
-                headers={"retry-after": str(max(1, math.ceil(wait)))},
-            )
-
     async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
         raw = await self._read(request)
         if not raw.strip() and not required:
@@ -231,12 +219,19 @@ class Ingest:
         status: int = 201,
     ) -> Response:
         idempotency = _idempotency(request, editor, body)
-        await self._rate_limit(editor)
+        limit = self._settings.publish_rate_per_minute
+        rate = RateLimit(editor.name, limit, 60)
         try:
-            published: Published = await self._broker.publish(draft, idempotency)
+            published: Published = await self._broker.publish(draft, idempotency, rate)
         except UnknownAlert:
             raise Problem(
                 404, f"no live alert {draft.alert_id!r} (unknown, expired or retracted)"
+            ) from None
+        except RateLimited as limited:
+            raise Problem(
+                429,
+                f"editor {editor.name!r} is over {limit} writes a minute",
+                headers={"retry-after": str(max(1, math.ceil(limited.retry_after)))},
             ) from None
         except IdempotencyConflict:
             raise Problem(

@@ -22,6 +22,14 @@ class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused with a different request body."""
 
 
+class RateLimited(Exception):
+    """The editor is over its limit; nothing was published."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     """An event before the broker gives it an id.
@@ -43,6 +51,15 @@ class IdempotencyKey:
 
     key: str
     fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `limit` publishes per `window_s` seconds under `key`; replays do not count."""
+
+    key: str
+    limit: int
+    window_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +119,14 @@ class Broker(ABC):
         """The id up to which history is complete: the newest event's, or the epoch's start."""
 
     @abstractmethod
-    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
-        """Append to history and publish live in one atomic step."""
+    async def publish(
+        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+    ) -> Published:
+        """Append to history and publish live in one atomic step.
+
+        In order: an idempotent replay returns the first answer; an unknown alert raises
+        UnknownAlert; a publish over `rate` raises RateLimited; only then is anything written.
+        """
 
     @abstractmethod
     async def history(self, after: EventKey) -> History:
@@ -116,7 +139,3 @@ class Broker(ABC):
     @abstractmethod
     async def live_alerts(self) -> list[LiveAlert]:
         """Every live alert, newest first."""
-
-    @abstractmethod
-    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
-        """Count one hit; the seconds to wait when `key` has exceeded `limit` in this window."""

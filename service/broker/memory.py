@@ -16,6 +16,8 @@ from service.broker.base import (
     OnEvent,
     OnSync,
     Published,
+    RateLimit,
+    RateLimited,
     UnknownAlert,
 )
 from service.config import Settings
@@ -66,7 +68,9 @@ class MemoryBroker(Broker):
         last = self._events[-1].key if self._events else self._floor
         return (last[0], last[1] + 1) if last[0] >= now else (now, 0)
 
-    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
+    async def publish(
+        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+    ) -> Published:
         now = _now_ms()
         if idempotency is not None:
             prior = self._idempotency.get(idempotency.key)
@@ -77,6 +81,8 @@ class MemoryBroker(Broker):
         self._expire(now)
         if draft.kind != "alert" and (draft.alert_id not in self._alerts):
             raise UnknownAlert(draft.alert_id)
+        if rate is not None:
+            self._count(rate, now)
         event = Event.decode(format_id(self._next_key()), draft.body)
         self._append(event)
         self._apply(draft, event)
@@ -133,12 +139,10 @@ class MemoryBroker(Broker):
         self._expire(_now_ms())
         return sorted(self._alerts.values(), key=lambda a: a.event.key, reverse=True)
 
-    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
-        now = _now_ms()
-        start, count = self._windows.get(key, (now, 0))
-        if now - start >= window_s * 1000:
+    def _count(self, rate: RateLimit, now: int) -> None:
+        start, count = self._windows.get(rate.key, (now, 0))
+        if now - start >= rate.window_s * 1000:
             start, count = now, 0
-        self._windows[key] = (start, count + 1)
-        if count + 1 > limit:
-            return (start + window_s * 1000 - now) / 1000
-        return None
+        self._windows[rate.key] = (start, count + 1)
+        if count + 1 > rate.limit:
+            raise RateLimited((start + rate.window_s * 1000 - now) / 1000)

@@ -1,8 +1,9 @@
 -- Publish one event atomically: idempotency check, XADD to the capped history
 -- stream, live-alert bookkeeping, PUBLISH. Either all of it happens or none.
--- KEYS: stream, meta, alerts, corrected, expiry, idempotency
--- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel
-local stream, meta, alerts, corrected, expiry, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate
+-- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel,
+--       rate_limit ('0' = none), rate_window_ms
+local stream, meta, alerts, corrected, expiry, idem, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local kind, body, alert_id, headline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local fingerprint = ARGV[7]
 
@@ -29,6 +30,13 @@ end
 
 if kind ~= 'alert' and redis.call('HEXISTS', alerts, alert_id) == 0 then
   return {'unknown', alert_id}
+end
+
+-- Only publishes count against an editor's rate: not replays, not unknown alerts.
+if ARGV[10] ~= '0' then
+  local count = redis.call('INCR', rate)
+  if count == 1 then redis.call('PEXPIRE', rate, ARGV[11]) end
+  if count > tonumber(ARGV[10]) then return {'limited', tostring(redis.call('PTTL', rate))} end
 end
 
 local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'e', body)

@@ -26,6 +26,8 @@ from service.broker.base import (
     OnEvent,
     OnSync,
     Published,
+    RateLimit,
+    RateLimited,
     UnknownAlert,
 )
 from service.config import Settings
@@ -176,9 +178,12 @@ class RedisBroker(Broker):
         floor, _, last, _ = await self._read_history((0, 0), entries=False, ensure_floor=True)
         return max(parse_id(_text(floor)), parse_id(_text(last)))
 
-    async def publish(self, draft: Draft, idempotency: IdempotencyKey | None = None) -> Published:
+    async def publish(
+        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+    ) -> Published:
         keys = [self._stream, self._meta, self._alerts, self._corrected, self._expiry]
         keys.append(self._idem_prefix + (idempotency.key if idempotency else ""))
+        keys.append(self._rate_prefix + (rate.key if rate else ""))
         args: list[bytes | str | int] = [
             draft.kind,
             draft.body,
@@ -187,12 +192,15 @@ class RedisBroker(Broker):
         ]
         args += [self._size, draft.ttl_ms, idempotency.fingerprint if idempotency else ""]
         args += [self._idempotency_ttl, self._channel]
+        args += [rate.limit, rate.window_s * 1000] if rate else [0, 0]
         try:
             status, value = await self._publish_script(keys=keys, args=args)
         except RedisError as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if status == b"unknown":
             raise UnknownAlert(draft.alert_id)
+        if status == b"limited":
+            raise RateLimited(max(int(value), 0) / 1000)
         if status == b"replay":
             fingerprint, event_id, body = value.split(b"\n", 2)
             if idempotency is None or fingerprint.decode() != idempotency.fingerprint:
@@ -253,18 +261,6 @@ class RedisBroker(Broker):
             if body is not None
         ]
         return sorted(alerts, key=lambda a: a.event.key, reverse=True)
-
-    async def rate_limit(self, key: str, limit: int, window_s: int) -> float | None:
-        name = self._rate_prefix + key
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, window_s, nx=True)
-                pipe.pttl(name)
-                count, _, ttl_ms = await pipe.execute()
-        except RedisError as exc:
-            raise BrokerUnavailable(str(exc)) from exc
-        return max(ttl_ms, 0) / 1000 if count > limit else None
 
 
 def _live(alert_id: str, body: bytes, headline: bytes | None) -> LiveAlert:

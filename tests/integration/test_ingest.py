@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.clients import publish, sse_subscriber
-from tests.support.processes import WIRE_TOKEN, ServiceProcess, service_process
+from tests.support.processes import WIRE_TOKEN, RedisProcess, ServiceProcess, service_process
 
 PROBLEM = "application/problem+json"
 
@@ -205,24 +205,31 @@ async def test_listing_rejects_bad_filters(node: ServiceProcess, query: dict[str
     assert response.headers["content-type"] == PROBLEM
 
 
-@pytest.fixture(scope="module")
-def limited_node() -> Iterator[ServiceProcess]:
-    with service_process(env={"BREAKING_PUBLISH_RATE_PER_MINUTE": "2"}) as node:
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def limited_node(request: pytest.FixtureRequest, redis: RedisProcess) -> Iterator[ServiceProcess]:
+    redis_url = redis.url if request.param == "redis" else None
+    # Its own key prefix, so this node's counters never meet the shared node's.
+    env = {"BREAKING_PUBLISH_RATE_PER_MINUTE": "2", "BREAKING_KEY_PREFIX": "limited"}
+    with service_process(redis_url, env=env) as node:
         yield node
 
 
-async def test_429_with_retry_after(limited_node: ServiceProcess) -> None:
+async def test_429_with_retry_after_and_replays_do_not_count(limited_node: ServiceProcess) -> None:
     node = limited_node
+    url = f"{node.url}/v1/alerts"
+    keys = [{"Idempotency-Key": uuid.uuid4().hex} for _ in range(3)]
     async with httpx.AsyncClient() as client:
-        statuses = []
-        for _ in range(3):
-            response = await client.post(
-                f"{node.url}/v1/alerts", json=_alert(), headers=_auth(node)
-            )
-            statuses.append(response.status_code)
-    assert statuses == [201, 201, 429]
-    assert 1 <= int(response.headers["retry-after"]) <= 60
-    assert response.headers["content-type"] == PROBLEM
+        unknown = await client.delete(f"{url}/1-0", headers=_auth(node))
+        first = await client.post(url, json=_alert(), headers={**_auth(node), **keys[0]})
+        second = await client.post(url, json=_alert(), headers={**_auth(node), **keys[1]})
+        limited = await client.post(url, json=_alert(), headers={**_auth(node), **keys[2]})
+        replay = await client.post(url, json=_alert(), headers={**_auth(node), **keys[0]})
+    assert unknown.status_code == 404
+    assert [first.status_code, second.status_code, limited.status_code] == [201, 201, 429]
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers["content-type"] == PROBLEM
+    assert replay.status_code == 201
+    assert replay.json() == first.json()
 
 
 async def test_tokens_never_reach_the_logs(node: ServiceProcess) -> None:
