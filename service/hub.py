@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
@@ -18,8 +17,6 @@ from typing import Protocol
 from service.events import Event, EventKey
 from service.metrics import Metrics
 from service.models import Filter
-
-log = logging.getLogger("breaking_push.hub")
 
 SSE, WS = 0, 1
 BucketKey = tuple[str | None, str | None, str | None, int]

@@ -207,7 +207,7 @@ class Ingest:
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
         if alert is None:
-            raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
+            raise _no_live_alert(alert_id)
         return alert
 
     async def _publish(
@@ -224,9 +224,7 @@ class Ingest:
         try:
             published: Published = await self._broker.publish(draft, idempotency, rate)
         except UnknownAlert:
-            raise Problem(
-                404, f"no live alert {draft.alert_id!r} (unknown, expired or retracted)"
-            ) from None
+            raise _no_live_alert(draft.alert_id or "") from None
         except RateLimited as limited:
             raise Problem(
                 429,
@@ -275,6 +273,10 @@ def _idempotency(request: Request, editor: EditorToken, body: BaseModel) -> Idem
     request_form = f"{request.method} {request.url.path}\n{body.model_dump_json()}"
     digest = hashlib.sha256(request_form.encode())
     return IdempotencyKey(f"{editor.name}:{key}", digest.hexdigest())
+
+
+def _no_live_alert(alert_id: str) -> Problem:
+    return Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
 
 
 def _unavailable(exc: BrokerUnavailable) -> Problem:

@@ -93,14 +93,17 @@ class Gateway:
     ) -> None:
         """Answer a taken-over subscribe request: an error, or a subscriber that stays."""
         origin = request.header(b"origin")
-        cors = origin if origin is not None and self.origin_allowed(origin) else None
-        cors_headers = [("access-control-allow-origin", cors), ("vary", "Origin")] if cors else []
+        cors_headers = (
+            [("access-control-allow-origin", origin), ("vary", "Origin")]
+            if origin is not None and self.origin_allowed(origin)
+            else []
+        )
         try:
             if request.method == "OPTIONS" and request.path == SSE_PATH:
                 transport.write(http_head(204, [*cors_headers, *_PREFLIGHT]))
                 transport.close()
                 return
-            self._admit(request, transport, connections, cors)
+            self._admit(request, transport, connections, origin, cors_headers)
         except Problem as problem:
             transport.write(problem_response(problem, cors_headers))
             transport.close()
@@ -110,7 +113,8 @@ class Gateway:
         request: SubscribeRequest,
         transport: asyncio.Transport,
         connections: set[Any],
-        cors: str | None,
+        origin: str | None,
+        cors_headers: list[tuple[str, str]],
     ) -> None:
         if request.method != "GET":
             raise Problem(405, f"{request.path} takes GET", headers={"allow": "GET"})
@@ -119,7 +123,6 @@ class Gateway:
         after = parse_resume(request.header(b"last-event-id") or one_param(params, "last_event_id"))
         sub: Subscriber
         if request.path == WS_PATH:
-            origin = request.header(b"origin")
             if not self.origin_allowed(origin, request.header(b"host")):
                 raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
             self.check_ready()
@@ -133,7 +136,7 @@ class Gateway:
             sub = WsSubscriber(self, flt, transport, connections, protocol)
         else:
             self.check_ready()
-            head = sse_head(self.settings.sse_retry_ms, cors)
+            head = sse_head(self.settings.sse_retry_ms, cors_headers)
             sub = SseSubscriber(self, flt, transport, connections)
         transport.set_protocol(sub)
         self.open(sub, after, head)

@@ -76,6 +76,15 @@ class History:
     reset: bool
 
 
+def covers(after: EventKey, *, floor: EventKey, trimmed: EventKey, top: EventKey) -> bool:
+    """Whether history holds every event after `after`.
+
+    Not if `after` predates this epoch's floor or an event trimmed away, nor if it is past
+    the newest id (an id from an epoch the broker lost).
+    """
+    return floor <= after <= top and after >= trimmed
+
+
 @dataclass(frozen=True, slots=True)
 class LiveAlert:
     """An alert that is neither expired nor retracted, with its latest headline."""

@@ -19,6 +19,7 @@ from service.broker.base import (
     RateLimit,
     RateLimited,
     UnknownAlert,
+    covers,
 )
 from service.config import Settings
 from service.events import Event, EventKey, format_id
@@ -41,7 +42,7 @@ class MemoryBroker(Broker):
         # Ids before the broker started belong to an earlier life whose history is gone; the
         # floor sits 1 ms back so that the first event's id is above it.
         self._floor: EventKey = (_now_ms() - 1, 0)
-        self._trimmed: EventKey | None = None
+        self._trimmed: EventKey = (0, 0)
         self._alerts: dict[str, LiveAlert] = {}
         self._idempotency: dict[str, tuple[str, Event, int]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
@@ -122,11 +123,7 @@ class MemoryBroker(Broker):
 
     async def history(self, after: EventKey) -> History:
         top = await self.position()
-        if (
-            after < self._floor
-            or after > top
-            or (self._trimmed is not None and after < self._trimmed)
-        ):
+        if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top):
             return History([], reset=True)
         start = bisect_right(self._events, after, key=lambda event: event.key)
         return History(self._events[start:], reset=False)

@@ -29,6 +29,7 @@ from service.broker.base import (
     RateLimit,
     RateLimited,
     UnknownAlert,
+    covers,
 )
 from service.config import Settings
 from service.events import Event, EventKey, parse_id
@@ -222,8 +223,9 @@ class RedisBroker(Broker):
         floor, trimmed, last, entries = await self._read_history(
             after, entries=True, ensure_floor=ensure_floor
         )
-        top = max(parse_id(_text(last)), parse_id(_text(floor)))
-        if after < parse_id(_text(floor)) or after < parse_id(_text(trimmed)) or after > top:
+        floor_key = parse_id(_text(floor))
+        top = max(parse_id(_text(last)), floor_key)
+        if not covers(after, floor=floor_key, trimmed=parse_id(_text(trimmed)), top=top):
             return History([], reset=True)
         return History([Event.decode(_text(i), fields[1]) for i, fields in entries], reset=False)
 

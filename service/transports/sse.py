@@ -13,16 +13,15 @@ _RESET = sse_control("reset", {})
 _SHUTDOWN = b"retry: 500\n\n"
 
 
-def sse_head(retry_ms: int, cors_origin: str | None) -> bytes:
+def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
     """The response head and `retry:` hint; the body is close-delimited, one write per event."""
     headers = [
         ("content-type", "text/event-stream; charset=utf-8"),
         ("cache-control", "no-cache"),
         ("x-accel-buffering", "no"),
         ("connection", "close"),
+        *extra,
     ]
-    if cors_origin is not None:
-        headers += [("access-control-allow-origin", cors_origin), ("vary", "Origin")]
     return http_head(200, headers) + b"retry: %d\n\n" % retry_ms
 
 

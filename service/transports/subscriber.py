@@ -16,7 +16,7 @@ log = logging.getLogger("breaking_push.transport")
 
 
 class SubscriberProtocol(asyncio.Protocol):
-    """A subscriber connection after the takeover; every exit path goes through connection_lost."""
+    """A subscriber connection after the takeover; every exit path removes it from the hub."""
 
     __slots__ = ("connections", "filter", "gateway", "transport")
 
