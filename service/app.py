@@ -1,4 +1,4 @@
-"""create_app(settings) -> Starlette: the routes, and a lifespan that owns broker, hub and gateway."""
+"""create_app(settings) -> Starlette: the node's routes, and a lifespan that starts and stops it."""
 
 from __future__ import annotations
 
@@ -18,15 +18,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service import openapi
-from service.broker import make_broker
 from service.config import Settings
-from service.hub import Hub
 from service.ingest import Ingest
-from service.metrics import Metrics
 from service.models import SubscribeQuery
+from service.node import Node
 from service.ops import Ops
-from service.problems import MEDIA_TYPE, Problem
-from service.subscribe import SSE_PATH, WS_PATH, Gateway
+from service.problems import Problem
+from service.responses import problem_response
+from service.subscribe import SSE_PATH, WS_PATH
 from service.web.pages import page_routes
 
 log = logging.getLogger("breaking_push.app")
@@ -61,11 +60,12 @@ def _problem(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, Problem):
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         exc = Problem(500, "internal error; nothing was published")
-    return Response(exc.body(), exc.status, exc.headers, media_type=MEDIA_TYPE)
+    return problem_response(exc)
 
 
 async def _takeover_only(request: Request) -> Response:
-    raise Problem(500, "subscribe routes are served by `breaking-push serve`'s protocol layer")
+    # Reached only if an ASGI server skipped the lifespan, which refuses to start without serve.
+    raise Problem(500, "the subscribe routes need `breaking-push serve`")
 
 
 def _documented(routes: list[BaseRoute]) -> Iterator[tuple[str, str, openapi.Operation]]:
@@ -80,37 +80,25 @@ def _documented(routes: list[BaseRoute]) -> Iterator[tuple[str, str, openapi.Ope
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Build the node: nothing connects until the lifespan starts."""
-    metrics = Metrics()
-    broker = make_broker(settings)
-    hub = Hub(
-        metrics,
-        buffer_bytes=settings.subscriber_buffer_bytes,
-        replay_cache=settings.replay_cache_size,
-    )
-    gateway = Gateway(settings, hub, broker)
-    metrics.watch(hub.census)
-    routes: list[BaseRoute] = [*Ingest(settings, broker, metrics).routes()]
+    """Build the node and its routes (`app.state.node`): nothing connects until the lifespan."""
+    node = Node(settings)
+    routes: list[BaseRoute] = [*Ingest(settings, node.broker, node.metrics).routes()]
 
     @cache
     def schema() -> dict[str, Any]:
         return openapi.build(_documented(routes), version("breaking-push"))
 
-    routes += Ops(settings, broker, hub, metrics, schema).routes()
-    # Reached only under a plain ASGI server; `serve` answers these below ASGI.
+    routes += Ops(settings, node.broker, node.hub, node.metrics, schema).routes()
     routes += [Route(SSE_PATH, _takeover_only), Route(WS_PATH, _takeover_only)]
     routes += page_routes()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await broker.start(hub.dispatch, hub.sync)
-        hub.start(settings.heartbeat_seconds)
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.start()
         try:
-            yield {"gateway": gateway}
+            yield
         finally:
-            hub.stop()
-            await gateway.close()
-            await broker.close()
+            await node.close()
 
     middleware = [
         Middleware(
@@ -121,9 +109,11 @@ def create_app(settings: Settings) -> Starlette:
             max_age=600,
         )
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={Exception: _problem, HTTPException: _problem, Problem: _problem},
     )
+    app.state.node = node
+    return app

@@ -38,8 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"breaking-push on http://{args.host}:{args.port} with {broker}", flush=True)
     from service.server import serve
 
-    serve(settings, args.host, args.port, args.workers)
-    return 0
+    return serve(settings, args.host, args.port, args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,53 +1,74 @@
-"""Subscription filters and resume ids, parsed the same for SSE, WebSocket ops and the listing."""
+"""What a subscriber follows, parsed by the one model that documents it, the same on every door."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from service.events import PRIORITY_RANK, EventKey, parse_id
-from service.models import CATEGORIES, LANGUAGES, Filter
-from service.problems import Problem
+from pydantic import ValidationError
 
+from service.events import PRIORITY_RANK, Event, EventKey, parse_id
+from service.models import FilterQuery
+from service.problems import Problem, from_validation
 
-def one_param(params: Mapping[str, Any], name: str) -> str | None:
-    """A parameter given at most once (a list from a query string, or a JSON value); None if empty."""
-    value = params.get(name)
-    if isinstance(value, list):
-        if len(value) > 1:
-            raise Problem(400, f"`{name}` may be given once")
-        value = value[0] if value else None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise Problem(400, f"`{name}` must be a string")
-    return value
+Q = TypeVar("Q", bound=FilterQuery)
+_RANK_NAMES = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 
-def _choice(params: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str | None:
-    value = one_param(params, name)
-    if value is not None and value not in allowed:
-        raise Problem(400, f"unknown {name} {value!r}; expected one of: {', '.join(allowed)}")
-    return value
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What one subscriber follows; None means any."""
+
+    regions: frozenset[str] | None = None
+    language: str | None = None
+    category: str | None = None
+    min_priority: int = 0
+
+    @classmethod
+    def of(cls, query: FilterQuery) -> Filter:
+        return cls(
+            regions=frozenset(query.region) if query.region else None,
+            language=query.language,
+            category=query.category,
+            min_priority=PRIORITY_RANK[query.priority] if query.priority else 0,
+        )
+
+    def matches(self, event: Event) -> bool:
+        return (
+            (self.regions is None or not self.regions.isdisjoint(event.regions))
+            and (self.language is None or self.language == event.language)
+            and (self.category is None or self.category == event.category)
+            and event.priority >= self.min_priority
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "region": sorted(self.regions) if self.regions is not None else None,
+            "language": self.language,
+            "category": self.category,
+            "priority": _RANK_NAMES[self.min_priority],
+        }
 
 
-def parse_filter(params: Mapping[str, Any], regions: Sequence[str]) -> Filter:
-    """Filters from query parameters or a `subscribe` op; `region` is repeatable or comma-separated."""
-    raw = params.get("region")
-    items = [raw] if isinstance(raw, str) else list(raw or [])
-    if not all(isinstance(item, str) for item in items):
-        raise Problem(400, "`region` must be a string or a list of strings")
-    wanted = {part.strip() for item in items for part in item.split(",") if part.strip()}
-    unknown = sorted(wanted - set(regions))
-    if unknown:
-        raise Problem(400, f"unknown region(s) {', '.join(unknown)}; known: {', '.join(regions)}")
-    priority = _choice(params, "priority", tuple(PRIORITY_RANK))
-    return Filter(
-        regions=frozenset(wanted) if wanted else None,
-        language=_choice(params, "language", LANGUAGES),
-        category=_choice(params, "category", CATEGORIES),
-        min_priority=PRIORITY_RANK[priority] if priority else 0,
-    )
+def parse_query(model: type[Q], params: Mapping[str, Any], regions: Sequence[str]) -> Q:
+    """A query string (name → list of values) or a JSON op, validated by `model`; 400 if wrong.
+
+    `region` may repeat; every other parameter may be given once. Empty values mean absent.
+    """
+    fields: dict[str, Any] = {}
+    for name in model.model_fields:
+        value = params.get(name)
+        if isinstance(value, list) and name != "region":
+            if len(value) > 1:
+                raise Problem(400, f"`{name}` may be given once")
+            value = value[0] if value else None
+        if value is not None and value != "" and value != []:
+            fields[name] = value
+    try:
+        return model.model_validate(fields, context={"regions": list(regions)})
+    except ValidationError as exc:
+        raise from_validation(exc.errors(), "parameters", status=400) from None
 
 
 def parse_resume(value: str | None) -> EventKey | None:

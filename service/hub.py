@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from service.events import Event, EventKey
+from service.events import Codec, Event, EventKey
+from service.filters import Filter
 from service.metrics import Metrics
-from service.models import Filter
+from service.models import SubscriberCensus
 
-SSE, WS = 0, 1
 BucketKey = tuple[str | None, str | None, str | None, int]
 NO_POSITION: EventKey = (0, 0)
 
@@ -30,7 +30,7 @@ class Subscriber(Protocol):
     filter: Filter
 
     @property
-    def kind(self) -> int: ...
+    def codec(self) -> Codec: ...
 
     def live_marker(self, position: EventKey) -> bytes:
         """The bytes that tell the client replay is over and where live delivery starts."""
@@ -66,10 +66,21 @@ def _event_keys(event: Event) -> list[BucketKey]:
 class Hub:
     """Holds live and replaying subscribers; fans each broker event out to the matching ones."""
 
-    def __init__(self, metrics: Metrics, *, buffer_bytes: int, replay_cache: int) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        codecs: Sequence[Codec],
+        *,
+        buffer_bytes: int,
+        replay_cache: int,
+    ) -> None:
+        if [codec.slot for codec in codecs] != list(range(len(codecs))):
+            raise ValueError("codec slots must be 0, 1, … in the order given")
         self._metrics = metrics
+        self._codecs = tuple(codecs)
         self._limit = buffer_bytes
-        self._buckets: dict[BucketKey, tuple[set[Subscriber], set[Subscriber]]] = {}
+        # Per index entry, one set of subscribers per codec slot.
+        self._buckets: dict[BucketKey, list[set[Subscriber]]] = {}
         self._live: set[Subscriber] = set()
         self._pending: dict[Subscriber, list[Event]] = {}
         self._recent: deque[Event] = deque(maxlen=replay_cache)
@@ -118,8 +129,11 @@ class Hub:
         delivered = 0
         slow: list[Subscriber] = []
         limit = self._limit
-        for kind, payload in ((SSE, event.sse), (WS, event.ws)):
-            sets = [group[kind] for group in groups if group[kind]]
+        for codec in self._codecs:
+            sets = [group[codec.slot] for group in groups if group[codec.slot]]
+            if not sets:
+                continue
+            payload = event.wire(codec)
             # A subscriber following several of the event's regions sits in several sets.
             targets: Iterable[Subscriber] = (
                 set().union(*sets)
@@ -152,8 +166,12 @@ class Hub:
 
     def add(self, sub: Subscriber) -> None:
         """File a subscriber in the index: from now on it receives live events."""
+        slot = sub.codec.slot
         for key in bucket_keys(sub.filter):
-            self._buckets.setdefault(key, (set(), set()))[sub.kind].add(sub)
+            group = self._buckets.get(key)
+            if group is None:
+                group = self._buckets[key] = [set() for _ in self._codecs]
+            group[slot].add(sub)
         self._live.add(sub)
 
     def remove(self, sub: Subscriber) -> None:
@@ -162,11 +180,12 @@ class Hub:
         if sub not in self._live:
             return
         self._live.discard(sub)
+        slot = sub.codec.slot
         for key in bucket_keys(sub.filter):
             group = self._buckets.get(key)
             if group is not None:
-                group[sub.kind].discard(sub)
-                if not group[SSE] and not group[WS]:
+                group[slot].discard(sub)
+                if not any(group):
                     del self._buckets[key]
 
     def hold(self, sub: Subscriber) -> None:
@@ -196,16 +215,14 @@ class Hub:
             return None
         return [event for event in self._recent if event.key > after]
 
-    def census(self) -> dict[str, object]:
+    def census(self) -> SubscriberCensus:
         """Subscriber counts for the desk: total, per transport and per followed region."""
         by_region: dict[str, int] = {}
+        by_transport = dict.fromkeys((codec.name for codec in self._codecs), 0)
         for sub in itertools.chain(self._live, self._pending):
+            by_transport[sub.codec.name] += 1
             for region in sorted(sub.filter.regions) if sub.filter.regions is not None else ("*",):
                 by_region[region] = by_region.get(region, 0) + 1
-        kinds = [sub.kind for sub in itertools.chain(self._live, self._pending)]
-        return {
-            "total": len(kinds),
-            "sse": kinds.count(SSE),
-            "ws": kinds.count(WS),
-            "by_region": by_region,
-        }
+        return SubscriberCensus(
+            total=self.subscribers, by_transport=by_transport, by_region=by_region
+        )

@@ -28,7 +28,7 @@ from service.broker.base import (
 )
 from service.config import EditorToken, Settings
 from service.events import stored_body
-from service.filters import one_param, parse_filter
+from service.filters import Filter, parse_query
 from service.metrics import Metrics
 from service.models import (
     AlertIn,
@@ -40,6 +40,7 @@ from service.models import (
 )
 from service.openapi import Operation, operation
 from service.problems import Problem, from_validation
+from service.responses import json_response
 
 log = logging.getLogger("breaking_push.ingest")
 
@@ -47,10 +48,6 @@ _WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 _MAX_IDEMPOTENCY_KEY = 255
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers, media_type="application/json")
 
 
 class Ingest:
@@ -121,7 +118,11 @@ class Ingest:
         return await self._amend(request, "retraction", RetractionIn, status=200)
 
     async def _amend(
-        self, request: Request, kind: str, model: type[CorrectionIn | RetractionIn], status: int
+        self,
+        request: Request,
+        event_type: str,
+        model: type[CorrectionIn | RetractionIn],
+        status: int,
     ) -> Response:
         """Publish a correction or retraction to exactly the subscribers the alert reached."""
         editor = authenticate(request, self._settings.editor_tokens)
@@ -129,9 +130,9 @@ class Ingest:
         alert = (await self._find(request.path_params["alert_id"])).event
         authorize(editor, alert.regions)
         fields = change.model_dump()
-        body = {"type": kind, "alert_id": alert.id, **fields, **_routing(alert.payload)}
+        body = {"type": event_type, "alert_id": alert.id, **fields, **_routing(alert.payload)}
         draft = Draft(
-            kind,
+            event_type,
             stored_body({**body, "expires_ms": alert.expires_ms}),
             alert_id=alert.id,
             headline=fields.get("headline"),
@@ -150,13 +151,13 @@ class Ingest:
     )
     async def listing(self, request: Request) -> Response:
         params = {key: request.query_params.getlist(key) for key in request.query_params}
-        flt = parse_filter(params, self._settings.regions)
-        limit = _limit(one_param(params, "limit"))
+        query = parse_query(AlertQuery, params, self._settings.regions)
+        flt = Filter.of(query)
         try:
             alerts = await self._broker.live_alerts()
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
-        payloads = [a.payload() for a in alerts if flt.matches(a.event)][:limit]
+        payloads = [a.payload() for a in alerts if flt.matches(a.event)][: query.limit]
         return json_response({"alerts": payloads}, headers={"cache-control": "no-cache"})
 
     @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
@@ -252,13 +253,6 @@ class Ingest:
 def _routing(payload: dict[str, Any]) -> dict[str, Any]:
     """The alert fields a correction or retraction copies, so it reaches the same subscribers."""
     return {k: payload.get(k) for k in ("regions", "language", "category", "priority")}
-
-
-def _limit(value: str | None) -> int:
-    try:
-        return AlertQuery.model_validate({"limit": value} if value is not None else {}).limit
-    except ValidationError as exc:
-        raise Problem(400, f"limit: {exc.errors()[0]['msg']}") from None
 
 
 def _idempotency(request: Request, editor: EditorToken, body: BaseModel) -> IdempotencyKey | None:

@@ -10,8 +10,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.events import Event
+from service.models import SubscriberCensus
 
-Census = Callable[[], dict[str, object]]
+Census = Callable[[], SubscriberCensus]
 
 
 class _Connections(Collector):
@@ -21,13 +22,11 @@ class _Connections(Collector):
         self._census = census
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = self._census()
         family = GaugeMetricFamily(
             "breaking_connections", "Open subscriber connections.", labels=["transport"]
         )
-        for transport in ("sse", "ws"):
-            value = counts[transport]
-            family.add_metric([transport], float(value) if isinstance(value, int) else 0.0)
+        for transport, count in self._census().by_transport.items():
+            family.add_metric([transport], float(count))
         yield family
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AnyUrl,
@@ -15,8 +14,6 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-
-from service.events import PRIORITY_RANK, Event, EventKey
 
 Language = Literal["en", "ar", "es"]
 Category = Literal[
@@ -150,69 +147,60 @@ class ProblemDetail(BaseModel):
     errors: list[FieldError] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Filter:
-    """What one subscriber follows; None means any."""
+class FilterQuery(BaseModel):
+    """Subscription filters, the same on SSE, WebSocket, the `subscribe` op and the listing."""
 
-    regions: frozenset[str] | None = None
-    language: str | None = None
-    category: str | None = None
-    min_priority: int = 0
+    model_config = ConfigDict(extra="ignore")
 
-    def matches(self, event: Event) -> bool:
-        return (
-            (self.regions is None or not self.regions.isdisjoint(event.regions))
-            and (self.language is None or self.language == event.language)
-            and (self.category is None or self.category == event.category)
-            and event.priority >= self.min_priority
-        )
+    region: list[str] | None = Field(
+        None,
+        description="regions to follow, repeatable or comma-separated; absent = every region",
+        examples=[["mena", "palestine"]],
+    )
+    language: Language | None = Field(None, description="only alerts in this language")
+    category: Category | None = Field(None, description="only alerts of this category")
+    priority: Priority | None = Field(
+        None, description="minimum priority: update < breaking < flash"
+    )
 
-    def describe(self) -> dict[str, Any]:
-        ranks = {rank: name for name, rank in PRIORITY_RANK.items()}
-        return {
-            "region": sorted(self.regions) if self.regions is not None else None,
-            "language": self.language,
-            "category": self.category,
-            "priority": ranks[self.min_priority],
-        }
+    @field_validator("region", mode="before")
+    @classmethod
+    def _split_regions(cls, value: object) -> object:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            return value
+        parts = [part.strip() for item in items for part in item.split(",") if part.strip()]
+        return parts or None
 
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A subscriber's filter and where it resumes from."""
-
-    filter: Filter
-    last_event_id: EventKey | None = None
+    @field_validator("region")
+    @classmethod
+    def _regions(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else _known_regions(value, info)
 
 
-class SubscribeQuery(BaseModel):
-    """Subscription filters, the same on SSE, WebSocket and the listing."""
+class SubscribeQuery(FilterQuery):
+    """What a subscriber asks for: filters, and where to resume."""
 
-    region: str | None = Field(None, description="repeatable or comma-separated; absent = all")
-    language: Language | None = None
-    category: Category | None = None
-    priority: Priority | None = Field(None, description="minimum: update < breaking < flash")
-    last_event_id: str | None = Field(None, description="resume after this id (or Last-Event-ID)")
+    last_event_id: str | None = Field(
+        None, description="resume after this event id (the Last-Event-ID header wins)"
+    )
 
 
-class AlertQuery(BaseModel):
+class AlertQuery(FilterQuery):
     """Filters of the live-alert listing."""
 
-    region: str | None = Field(None, description="repeatable or comma-separated; absent = all")
-    language: Language | None = None
-    category: Category | None = None
-    priority: Priority | None = Field(None, description="minimum: update < breaking < flash")
-    limit: int = Field(50, ge=1, le=500)
+    limit: int = Field(50, ge=1, le=500, description="at most this many alerts")
 
 
 class SubscriberCensus(BaseModel):
     """Subscribers on this node, for the desk."""
 
     total: int
-    sse: int
-    ws: int
-    by_region: dict[str, int]
+    by_transport: dict[str, int] = Field(examples=[{"sse": 120, "ws": 480}])
+    by_region: dict[str, int] = Field(description="`*` counts subscribers to every region")
 
 
 class Stats(BaseModel):
+    """The desk's view of this node."""
+
     subscribers: SubscriberCensus

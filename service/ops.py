@@ -14,11 +14,11 @@ from service.auth import authenticate
 from service.broker.base import Broker
 from service.config import Settings
 from service.hub import Hub
-from service.ingest import json_response
 from service.metrics import Metrics
 from service.models import Stats
 from service.openapi import Operation, operation
 from service.problems import Problem
+from service.responses import json_response
 
 
 class Ops:
@@ -73,7 +73,7 @@ class Ops:
     )
     async def stats(self, request: Request) -> Response:
         authenticate(request, self._settings.editor_tokens)
-        return json_response({"subscribers": self._hub.census()})
+        return json_response(Stats(subscribers=self._hub.census()).model_dump())
 
     @operation(Operation("This schema", tags=("ops",)))
     async def openapi(self, request: Request) -> Response:

@@ -44,14 +44,20 @@ class Problem(Exception):
         return self.model().model_dump(exclude_none=True)
 
 
-def from_validation(errors: list[Any], what: str) -> Problem:
-    """A 422 listing each invalid field of a pydantic ValidationError's `errors()`."""
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "literal_error":
+        return f"{error['input']!r} is not one of {error['ctx']['expected']}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def from_validation(errors: list[Any], what: str, status: int = 422) -> Problem:
+    """A problem (422 for bodies, 400 for queries) listing each invalid field of `errors()`."""
     fields = [
         FieldError(
             field=".".join(str(part) for part in error["loc"]) or "body",
-            message=str(error["msg"]).removeprefix("Value error, "),
+            message=_message(error),
         )
         for error in errors
     ]
     listing = "; ".join(f"{f.field}: {f.message}" for f in fields)
-    return Problem(422, f"invalid {what}: {listing}", errors=fields)
+    return Problem(status, f"invalid {what}: {listing}", errors=fields)

@@ -1,23 +1,36 @@
-"""Run the node under uvicorn with the protocol that takes over the subscribe routes."""
+"""Run nodes under uvicorn with the protocol layer that takes over the subscribe routes.
+
+One process is one node. With `--workers N`, N processes each bind their own listening
+socket with SO_REUSEPORT, so the kernel spreads connections evenly across them (one shared
+socket lets whichever worker wakes first take most of a reconnect storm).
+"""
 
 from __future__ import annotations
 
 import copy
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from types import FrameType
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from service.app import create_app
 from service.config import Settings
+from service.node import Node
+from service.takeover import takeover_protocol
 
-HTTP_PROTOCOL = "service.transports.http:BreakingHttpProtocol"
+log = logging.getLogger("breaking_push.server")
 
-
-def app_factory() -> Starlette:
-    """Each worker process reads the settings from its environment."""
-    return create_app(Settings())
+# Subscribers are long-lived by design; the backlog absorbs reconnect storms.
+_BACKLOG = 4096
+# A worker that dies sooner than this after starting is not restarted: it would only die again.
+_MIN_UPTIME_S = 5.0
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -30,15 +43,26 @@ def _log_config(level: str) -> dict[str, Any]:
     return config
 
 
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    """Blocks until SIGTERM/SIGINT; then subscribers are told to reconnect elsewhere."""
-    uvicorn.run(
-        "service.server:app_factory",
-        factory=True,
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
+def run_node(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """Serve one node in this process until SIGTERM/SIGINT; subscribers are told to come back."""
+    app = create_app(settings)
+    node: Node = app.state.node
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
-        workers=workers,
-        http=HTTP_PROTOCOL,
+        http=takeover_protocol(node),
         ws="websockets-sansio",
         loop="uvloop",
         lifespan="on",
@@ -46,6 +70,60 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
-        # Subscribers are long-lived by design; the backlog absorbs reconnect storms.
-        backlog=4096,
+        backlog=_BACKLOG,
     )
+    sockets = [_listening_socket(host, port)] if reuse_port else None
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _worker(host: str, port: int) -> None:
+    """A worker process reads the settings from the environment it inherited."""
+    run_node(Settings(), host, port, reuse_port=True)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    """Run `workers` nodes on one port; returns the exit code."""
+    if workers == 1:
+        run_node(settings, host, port)
+        return 0
+    return _supervise(host, port, workers)
+
+
+def _supervise(host: str, port: int, workers: int) -> int:
+    """Start the workers, restart one that dies, and pass SIGTERM/SIGINT on to all of them."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    spawn = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = spawn.Process(target=_worker, args=(host, port), name="breaking-push-worker")
+        process.start()
+        return process, time.monotonic()
+
+    procs = [start() for _ in range(workers)]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process, _ in procs:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while any(process.is_alive() for process, _ in procs):
+        for index, (process, started) in enumerate(procs):
+            process.join(timeout=0.2)
+            if process.is_alive() or stopping:
+                continue
+            if time.monotonic() - started < _MIN_UPTIME_S:
+                log.error(
+                    "worker %s exited with %s at start; stopping", process.pid, process.exitcode
+                )
+                code = process.exitcode or 1
+                stop(signal.SIGTERM, None)
+                break
+            log.warning("worker %s exited with %s; restarting it", process.pid, process.exitcode)
+            procs[index] = start()
+    return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
 from service.events import Event, EventKey
-from service.filters import one_param, parse_filter, parse_resume
+from service.filters import Filter, parse_query, parse_resume
 from service.hub import NO_POSITION, Hub, Subscriber
-from service.models import Filter
+from service.models import SubscribeQuery
 from service.problems import Problem
+from service.transports.http import http_head, problem_response
 from service.transports.sse import SseSubscriber, sse_head
-from service.transports.wire import http_head, problem_response
 from service.transports.ws import WsSubscriber, handshake
+
+log = logging.getLogger("breaking_push.subscribe")
 
 SSE_PATH, WS_PATH = "/v1/events", "/v1/ws"
 SUBSCRIBE_PATHS = frozenset((SSE_PATH, WS_PATH))
@@ -118,35 +121,44 @@ class Gateway:
     ) -> None:
         if request.method != "GET":
             raise Problem(405, f"{request.path} takes GET", headers={"allow": "GET"})
-        params = request.params()
-        flt = self.intern(parse_filter(params, self.settings.regions))
-        after = parse_resume(request.header(b"last-event-id") or one_param(params, "last_event_id"))
+        query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
+        flt = self.intern(Filter.of(query))
+        after = parse_resume(request.header(b"last-event-id") or query.last_event_id)
         sub: Subscriber
         if request.path == WS_PATH:
             if not self.origin_allowed(origin, request.header(b"host")):
                 raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
             self.check_ready()
-            protocol, response = handshake(request.target, request.headers)
+            sansio, response = handshake(request.target, request.headers)
             if response.status_code != 101:
                 detail = (
                     response.body.decode(errors="replace").strip() or "not a WebSocket handshake"
                 )
                 raise Problem(response.status_code, f"WebSocket handshake failed: {detail}")
-            head = b"".join(protocol.data_to_send())
-            sub = WsSubscriber(self, flt, transport, connections, protocol)
+            head = b"".join(sansio.data_to_send())
+            sub = WsSubscriber(
+                self.hub,
+                flt,
+                transport,
+                connections,
+                sansio=sansio,
+                ops=self,
+                heartbeat_s=self.settings.heartbeat_seconds,
+            )
         else:
             self.check_ready()
             head = sse_head(self.settings.sse_retry_ms, cors_headers)
-            sub = SseSubscriber(self, flt, transport, connections)
+            sub = SseSubscriber(self.hub, flt, transport, connections)
         transport.set_protocol(sub)
         self.open(sub, after, head)
 
-    def resubscribe(self, sub: Subscriber, op: Mapping[str, Any]) -> None:
+    def resubscribe(self, sub: WsSubscriber, op: Mapping[str, Any]) -> None:
         """A WebSocket `subscribe` op: new filters, optionally replaying from `last_event_id`."""
         if self.hub.replaying(sub):
             raise Problem(409, "a replay is in progress; send subscribe again after `ready`")
-        flt = self.intern(parse_filter(op, self.settings.regions))
-        after = parse_resume(one_param(op, "last_event_id"))
+        query = parse_query(SubscribeQuery, op, self.settings.regions)
+        flt = self.intern(Filter.of(query))
+        after = parse_resume(query.last_event_id)
         self.hub.remove(sub)
         sub.filter = flt
         self.open(sub, after)
@@ -165,7 +177,7 @@ class Gateway:
             matching = [event for event in recent if sub.filter.matches(event)]
             if len(matching) <= _INLINE_REPLAY:
                 # Nothing can be dispatched between this write and add(): no gap, no repeat.
-                self._go_live(sub, [head, *(wire(sub, event) for event in matching)])
+                self._go_live(sub, [head, *(event.wire(sub.codec) for event in matching)])
                 return
             recent = matching
         if head:
@@ -203,7 +215,7 @@ class Gateway:
                     await self._catch_up(after)
             for start in range(0, len(events), _REPLAY_CHUNK):
                 chunk = events[start : start + _REPLAY_CHUNK]
-                sub.transport.write(b"".join(wire(sub, event) for event in chunk))
+                sub.transport.write(b"".join(event.wire(sub.codec) for event in chunk))
                 await drained(sub, self.settings.subscriber_buffer_bytes)
                 if self.hub.pending_size(sub) > _MAX_PENDING:
                     sub.drop("unable to receive the replay fast enough")
@@ -214,11 +226,16 @@ class Gateway:
         except TimeoutError:
             sub.drop("replay timed out (a stalled client, or this node behind the client's id)")
             return
+        except Exception:
+            # Every exit path ends live or closed: never an open connection that gets nothing.
+            log.exception("replay failed")
+            sub.drop("replay failed on the server")
+            return
         finally:
             buffered = self.hub.release(sub)
         if buffered is None or sub.transport.is_closing():
             return
-        self._go_live(sub, [wire(sub, event) for event in buffered if event.key > after])
+        self._go_live(sub, [event.wire(sub.codec) for event in buffered if event.key > after])
 
     async def _catch_up(self, after: EventKey) -> None:
         """A client that saw an event this node has not yet received waits until it has."""
@@ -229,11 +246,6 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def wire(sub: Subscriber, event: Event) -> bytes:
-    """The event's bytes for this subscriber's transport."""
-    return event.ws if sub.kind else event.sse
 
 
 async def drained(sub: Subscriber, limit: int) -> None:

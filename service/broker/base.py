@@ -34,11 +34,12 @@ class RateLimited(Exception):
 class Draft:
     """An event before the broker gives it an id.
 
-    `body` is the stored form (`events.stored_body`); `alert_id` names the alert a
-    correction or retraction changes; `headline` is a correction's new headline.
+    `type` is the event type (alert, correction, retraction); `body` is the stored form
+    (`events.stored_body`); `alert_id` names the alert a correction or retraction changes;
+    `headline` is a correction's new headline.
     """
 
-    kind: str
+    type: str
     body: bytes
     alert_id: str | None = None
     headline: str | None = None

@@ -80,7 +80,7 @@ class MemoryBroker(Broker):
                     raise IdempotencyConflict(idempotency.key)
                 return Published(prior[1], replayed=True)
         self._expire(now)
-        if draft.kind != "alert" and (draft.alert_id not in self._alerts):
+        if draft.type != "alert" and (draft.alert_id not in self._alerts):
             raise UnknownAlert(draft.alert_id)
         if rate is not None:
             self._count(rate, now)
@@ -102,9 +102,9 @@ class MemoryBroker(Broker):
             del self._events[:cut]
 
     def _apply(self, draft: Draft, event: Event) -> None:
-        if draft.kind == "alert":
+        if draft.type == "alert":
             self._alerts[event.id] = LiveAlert(event, event.payload["headline"])
-        elif draft.kind == "correction" and draft.alert_id is not None and draft.headline:
+        elif draft.type == "correction" and draft.alert_id is not None and draft.headline:
             current = self._alerts[draft.alert_id]
             self._alerts[draft.alert_id] = LiveAlert(current.event, draft.headline)
         elif draft.alert_id is not None:

@@ -186,7 +186,7 @@ class RedisBroker(Broker):
         keys.append(self._idem_prefix + (idempotency.key if idempotency else ""))
         keys.append(self._rate_prefix + (rate.key if rate else ""))
         args: list[bytes | str | int] = [
-            draft.kind,
+            draft.type,
             draft.body,
             draft.alert_id or "",
             draft.headline or "",

@@ -1,1 +1,1 @@
-"""Wire formats: SSE and WebSocket subscribers as protocol objects. No Redis, no business rules."""
+"""Wire formats: SSE and WebSocket encodings and subscribers. No broker, no business rules."""

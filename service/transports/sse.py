@@ -1,16 +1,44 @@
-"""Server-Sent Events: `text/event-stream` subscribers."""
+"""Server-Sent Events: the `text/event-stream` encoding and its subscribers."""
 
 from __future__ import annotations
 
-from service.events import EventKey, format_id, sse_control
-from service.hub import NO_POSITION, SSE
+from typing import Any
+
+import orjson
+
+from service.events import Event, EventKey, format_id
+from service.transports.http import http_head
 from service.transports.subscriber import SubscriberProtocol
-from service.transports.wire import http_head
 
 _HEARTBEAT = b":\n\n"
-_RESET = sse_control("reset", {})
 # A field block with no data dispatches nothing but shortens the client's reconnect delay.
 _SHUTDOWN = b"retry: 500\n\n"
+_NO_POSITION: EventKey = (0, 0)
+
+
+class SseCodec:
+    """`id:`, `event:` and `data:` lines: the event's id is the client's resume point."""
+
+    name = "sse"
+    slot = 0
+
+    def encode(self, event: Event) -> bytes:
+        return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+            event.id.encode(),
+            event.type.encode(),
+            event.data,
+        )
+
+
+SSE = SseCodec()
+
+
+def sse_control(event: str, data: dict[str, Any]) -> bytes:
+    """A non-alert SSE event (`reset`) with no id, so it never moves the client's position."""
+    return b"event: %s\ndata: %s\n\n" % (event.encode(), orjson.dumps(data))
+
+
+_RESET = sse_control("reset", {})
 
 
 def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
@@ -30,7 +58,7 @@ class SseSubscriber(SubscriberProtocol):
 
     __slots__ = ()
 
-    kind = SSE
+    codec = SSE
 
     def data_received(self, data: bytes) -> None:
         """A subscriber has nothing to say after its request; anything more is ignored."""
@@ -38,7 +66,7 @@ class SseSubscriber(SubscriberProtocol):
     def live_marker(self, position: EventKey) -> bytes:
         # A bare `id:` sets EventSource.lastEventId without an event, so a client that
         # has seen nothing yet still resumes from here after a reconnect.
-        if position == NO_POSITION:
+        if position == _NO_POSITION:
             return b""
         return b"id: %s\n\n" % format_id(position).encode()
 

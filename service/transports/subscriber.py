@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from service.events import EventKey
-from service.models import Filter
-
-if TYPE_CHECKING:
-    from service.subscribe import Gateway
+from service.events import Codec, EventKey
+from service.filters import Filter
 
 log = logging.getLogger("breaking_push.transport")
+
+
+class Roster(Protocol):
+    """The part of the hub a subscriber needs: leaving it."""
+
+    def remove(self, sub: Any) -> None: ...
 
 
 class SubscriberProtocol(asyncio.Protocol):
     """A subscriber connection after the takeover; every exit path removes it from the hub."""
 
-    __slots__ = ("connections", "filter", "gateway", "transport")
+    __slots__ = ("connections", "filter", "roster", "transport")
 
-    kind = -1
+    codec: Codec
 
     def __init__(
-        self, gateway: Gateway, flt: Filter, transport: asyncio.Transport, connections: set[Any]
+        self, roster: Roster, flt: Filter, transport: asyncio.Transport, connections: set[Any]
     ) -> None:
-        self.gateway = gateway
+        self.roster = roster
         self.filter = flt
         self.transport = transport
         # uvicorn's connection set: its graceful shutdown calls shutdown() on each member.
@@ -33,7 +36,7 @@ class SubscriberProtocol(asyncio.Protocol):
         connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gateway.hub.remove(self)
+        self.roster.remove(self)
         self.connections.discard(self)
 
     def eof_received(self) -> bool:
@@ -44,7 +47,7 @@ class SubscriberProtocol(asyncio.Protocol):
         log.warning("subscriber %s disconnected: %s; it can resume by event id", peer, reason)
         # Out of the index now: connection_lost comes a loop iteration later, and events
         # dispatched before then must not be written to an aborted transport.
-        self.gateway.hub.remove(self)
+        self.roster.remove(self)
         self.transport.abort()
 
     def live_marker(self, position: EventKey) -> bytes:

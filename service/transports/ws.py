@@ -1,9 +1,10 @@
-"""WebSocket subscribers: websockets' Sans-I/O ServerProtocol parses the wire, the hub writes frames."""
+"""WebSocket: the frame encoding, and subscribers whose wire websockets' Sans-I/O protocol parses."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import orjson
 from websockets.datastructures import Headers
@@ -11,65 +12,102 @@ from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from service.events import EventKey, format_id, ws_control
-from service.hub import NO_POSITION, WS
-from service.models import Filter
+from service.events import Event, EventKey, format_id
+from service.filters import Filter
 from service.problems import Problem
-from service.transports.subscriber import SubscriberProtocol
+from service.transports.subscriber import Roster, SubscriberProtocol
 
-if TYPE_CHECKING:
-    from service.subscribe import Gateway
-
-# Pre-encoded server frames: unmasked, so the same bytes serve every subscriber.
-_PING = Frame(Opcode.PING, b"").serialize(mask=False)
-_RESET = ws_control("reset", None, {})
-_RESTART = Frame(
-    Opcode.CLOSE, Close(CloseCode.SERVICE_RESTART, "service restart").serialize()
-).serialize(mask=False)
+_NO_POSITION: EventKey = (0, 0)
 # A client silent for this many heartbeats (no pong, no frame) is gone.
 _SILENT_BEATS = 3
 # Client frames are small ops; anything larger is a protocol error.
 _MAX_CLIENT_FRAME = 16 * 1024
 
 
+def ws_frame(text: bytes) -> bytes:
+    """An unmasked server text frame: the same bytes serve every WebSocket subscriber."""
+    return Frame(Opcode.TEXT, text).serialize(mask=False)
+
+
+def ws_control(event: str, event_id: str | None, data: dict[str, Any]) -> bytes:
+    """A non-alert frame (`ready`, `reset`, `error`), in the same shape as events."""
+    return ws_frame(orjson.dumps({"event": event, "id": event_id, "data": data}))
+
+
+class WsCodec:
+    """One text frame `{"event", "id", "data"}`; unmasked, so one frame serves every socket."""
+
+    name = "ws"
+    slot = 1
+
+    def encode(self, event: Event) -> bytes:
+        text = b'{"event":"%s","id":"%s","data":%s}' % (
+            event.type.encode(),
+            event.id.encode(),
+            event.data,
+        )
+        return ws_frame(text)
+
+
+WS = WsCodec()
+
+# Pre-encoded server frames, shared by every subscriber.
+_PING = Frame(Opcode.PING, b"").serialize(mask=False)
+_RESET = ws_control("reset", None, {})
+_RESTART = Frame(
+    Opcode.CLOSE, Close(CloseCode.SERVICE_RESTART, "service restart").serialize()
+).serialize(mask=False)
+
+
+class Resubscriber(Protocol):
+    """Who answers a client's `subscribe` op; raises Problem to refuse it."""
+
+    def resubscribe(self, sub: WsSubscriber, op: Mapping[str, Any]) -> None: ...
+
+
 def handshake(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[ServerProtocol, Response]:
     """Validate the upgrade and build the 101 (or error) response, with no extensions."""
-    protocol = ServerProtocol(max_size=_MAX_CLIENT_FRAME)
+    sansio = ServerProtocol(max_size=_MAX_CLIENT_FRAME)
     fields = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers])
-    response = protocol.accept(Request(target.decode("latin-1"), fields))
-    protocol.send_response(response)
+    response = sansio.accept(Request(target.decode("latin-1"), fields))
+    sansio.send_response(response)
     if response.status_code == 101:
         # The protocol was built expecting to parse the request itself, and its parser would
         # keep that request (every header) alive for the life of the connection. httptools
         # has parsed it already: a fresh parser in the OPEN state reads frames only.
-        protocol.parser = protocol.parse()
-        next(protocol.parser)
-    return protocol, response
+        sansio.parser = sansio.parse()
+        next(sansio.parser)
+    return sansio, response
 
 
 class WsSubscriber(SubscriberProtocol):
     """One WebSocket: reads pings, pongs, closes and `subscribe` ops; events are written by the hub."""
 
-    __slots__ = ("last_seen", "protocol")
+    __slots__ = ("heartbeat_s", "last_seen", "ops", "sansio")
 
-    kind = WS
+    codec = WS
 
     def __init__(
         self,
-        gateway: Gateway,
+        roster: Roster,
         flt: Filter,
         transport: asyncio.Transport,
         connections: set[Any],
-        protocol: ServerProtocol,
+        *,
+        sansio: ServerProtocol,
+        ops: Resubscriber,
+        heartbeat_s: float,
     ) -> None:
-        super().__init__(gateway, flt, transport, connections)
-        self.protocol = protocol
+        super().__init__(roster, flt, transport, connections)
+        self.sansio = sansio
+        self.ops = ops
+        self.heartbeat_s = heartbeat_s
         self.last_seen = asyncio.get_running_loop().time()
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = asyncio.get_running_loop().time()
-        self.protocol.receive_data(data)
-        for frame in self.protocol.events_received():
+        self.sansio.receive_data(data)
+        for frame in self.sansio.events_received():
             if not isinstance(frame, Frame):
                 continue
             if frame.opcode is Opcode.TEXT:
@@ -80,12 +118,12 @@ class WsSubscriber(SubscriberProtocol):
 
     def _flush(self) -> None:
         """Write what the protocol produced itself (pongs, close replies); close when it is done."""
-        for chunk in self.protocol.data_to_send():
+        for chunk in self.sansio.data_to_send():
             if chunk:
                 self.transport.write(chunk)
             else:
                 self.transport.close()
-        if self.protocol.close_expected():
+        if self.sansio.close_expected():
             self.transport.close()
 
     def _on_op(self, raw: bytes) -> None:
@@ -96,7 +134,7 @@ class WsSubscriber(SubscriberProtocol):
                 raise Problem(400, "frames must be JSON objects") from None
             if not isinstance(op, dict) or op.get("op") != "subscribe":
                 raise Problem(400, 'expected {"op": "subscribe", ...}')
-            self.gateway.resubscribe(self, op)
+            self.ops.resubscribe(self, op)
         except Problem as problem:
             self._send_problem(problem)
 
@@ -105,16 +143,15 @@ class WsSubscriber(SubscriberProtocol):
         self.transport.write(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
-        event_id = format_id(position) if position != NO_POSITION else None
+        event_id = format_id(position) if position != _NO_POSITION else None
         return ws_control("ready", event_id, {"filters": self.filter.describe()})
 
     def send_reset(self) -> None:
         self.transport.write(_RESET)
 
     def heartbeat(self, now: float) -> None:
-        interval = self.gateway.settings.heartbeat_seconds
-        if now - self.last_seen > _SILENT_BEATS * interval:
-            self.drop(f"no answer to pings for {_SILENT_BEATS * interval:g}s")
+        if now - self.last_seen > _SILENT_BEATS * self.heartbeat_s:
+            self.drop(f"no answer to pings for {_SILENT_BEATS * self.heartbeat_s:g}s")
             return
         self.transport.write(_PING)
 

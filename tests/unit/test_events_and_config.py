@@ -7,7 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from service.config import Settings, parse_editor_tokens
-from service.events import Event, format_id, parse_id, stored_body
+from service.events import Event, UndecodableEvent, format_id, parse_id, stored_body
+from service.transports.sse import SSE
+from service.transports.ws import WS
 
 
 @pytest.mark.parametrize("value", ["0-0", "1764000000123-0", "1-999"])
@@ -44,13 +46,60 @@ def test_event_encodings_carry_the_same_json() -> None:
     assert event.payload["published_at"] == "2025-11-24T16:00:00.123Z"
     assert event.payload["expires_at"] == "2025-11-24T16:01:30.123Z"
     assert "category" not in event.payload
-    lines = event.sse.decode().split("\n")
+    assert orjson.loads(event.data) == event.payload
+    sse = event.wire(SSE)
+    lines = sse.decode().split("\n")
     assert lines[:2] == ["id: 1764000000123-4", "event: alert"]
     assert orjson.loads(lines[2].removeprefix("data: ")) == event.payload
-    assert event.sse.endswith(b"\n\n")
-    assert event.ws[0] == 0x81  # FIN + text opcode
-    assert event.ws[1] & 0x80 == 0  # server frames are unmasked
-    assert orjson.loads(event.ws[4:]) == {"event": "alert", "id": event.id, "data": event.payload}
+    assert sse.endswith(b"\n\n")
+    ws = event.wire(WS)
+    assert ws[0] == 0x81  # FIN + text opcode
+    assert ws[1] & 0x80 == 0  # server frames are unmasked
+    assert orjson.loads(ws[4:]) == {"event": "alert", "id": event.id, "data": event.payload}
+
+
+def test_each_transport_encodes_an_event_once() -> None:
+    calls: list[str] = []
+
+    class Counting:
+        name, slot = "counting", 0
+
+        def encode(self, event: Event) -> bytes:
+            calls.append(event.id)
+            return b"x"
+
+    event = Event.decode("1-0", _ALERT)
+    codec = Counting()
+    assert [event.wire(codec) for _ in range(3)] == [b"x"] * 3
+    assert calls == ["1-0"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"5",
+        b'{"type": "alert"}',
+        b'{"type": "alert", "headline": "h", "regions": ["mena"], "language": "en",'
+        b' "priority": "urgent", "ttl": 60}',
+    ],
+)
+def test_undecodable_events_raise_one_named_error(body: bytes) -> None:
+    with pytest.raises(UndecodableEvent, match="1-0"):
+        Event.decode("1-0", body)
+
+
+_ALERT = stored_body(
+    {
+        "type": "alert",
+        "headline": "h",
+        "regions": ["mena"],
+        "language": "en",
+        "priority": "flash",
+        "ttl": 60,
+    }
+)
 
 
 def test_editor_tokens_plain_and_region_scoped() -> None:

@@ -9,10 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.config import DEFAULT_REGIONS
-from service.events import PRIORITY_RANK, Event, stored_body
-from service.hub import SSE, WS, Hub
+from service.events import PRIORITY_RANK, Codec, Event, stored_body
+from service.filters import Filter
+from service.hub import Hub
 from service.metrics import Metrics
-from service.models import CATEGORIES, LANGUAGES, Filter
+from service.models import CATEGORIES, LANGUAGES
+from service.transports.sse import SSE
+from service.transports.ws import WS
+
+CODECS: tuple[Codec, ...] = (SSE, WS)
 
 
 @dataclass(eq=False)
@@ -31,7 +36,7 @@ class _Recorder(asyncio.Transport):
 @dataclass(eq=False)
 class _Subscriber:
     filter: Filter
-    kind: int
+    codec: Codec
     transport: _Recorder = field(default_factory=_Recorder)
 
     def live_marker(self, position: tuple[int, int]) -> bytes:
@@ -69,23 +74,23 @@ def events(draw: st.DrawFn) -> Event:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    subscribed=st.lists(st.tuples(filters, st.sampled_from([SSE, WS])), max_size=30), event=events()
+    subscribed=st.lists(st.tuples(filters, st.sampled_from(CODECS)), max_size=30), event=events()
 )
 def test_index_matches_filters_exactly_once(
-    subscribed: list[tuple[Filter, int]], event: Event
+    subscribed: list[tuple[Filter, Codec]], event: Event
 ) -> None:
-    hub = Hub(Metrics(), buffer_bytes=1 << 20, replay_cache=0)
-    subs = [_Subscriber(flt, kind) for flt, kind in subscribed]
+    hub = Hub(Metrics(), CODECS, buffer_bytes=1 << 20, replay_cache=0)
+    subs = [_Subscriber(flt, codec) for flt, codec in subscribed]
     for sub in subs:
         hub.add(sub)
     hub.dispatch(event)
     for sub in subs:
-        expected = [event.ws if sub.kind == WS else event.sse] if sub.filter.matches(event) else []
+        expected = [event.wire(sub.codec)] if sub.filter.matches(event) else []
         assert sub.transport.chunks == expected
 
 
 def test_removed_subscribers_receive_nothing_and_empty_buckets_go() -> None:
-    hub = Hub(Metrics(), buffer_bytes=1 << 20, replay_cache=0)
+    hub = Hub(Metrics(), CODECS, buffer_bytes=1 << 20, replay_cache=0)
     sub = _Subscriber(Filter(regions=frozenset({"mena", "palestine"})), SSE)
     hub.add(sub)
     hub.remove(sub)
@@ -106,6 +111,6 @@ def test_removed_subscribers_receive_nothing_and_empty_buckets_go() -> None:
         )
     )
     assert sub.transport.chunks == []
-    assert hub.census()["total"] == 0
+    assert hub.census().total == 0
     # The index must not keep empty entries behind.
     assert hub._buckets == {}

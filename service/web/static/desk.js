@@ -382,7 +382,8 @@ async function refreshStats() {
   try {
     const { subscribers } = await api("GET", "/v1/stats");
     byId("stats-total").textContent = String(subscribers.total);
-    fillCounts(byId("stats-transports"), [["WebSocket", subscribers.ws], ["SSE", subscribers.sse]], subscribers.total);
+    const transports = subscribers.by_transport ?? {};
+    fillCounts(byId("stats-transports"), [["WebSocket", transports.ws ?? 0], ["SSE", transports.sse ?? 0]], subscribers.total);
     const byRegion = subscribers.by_region ?? {};
     /** @type {[string, number][]} */
     const regions = [["All regions", byRegion["*"] ?? 0], ...REGIONS.map(([slug, name]) => /** @type {[string, number]} */ ([name, byRegion[slug] ?? 0]))];

@@ -1,0 +1,44 @@
+"""A node owns its parts: settings, metrics, broker, hub and the subscribers' gateway."""
+
+from __future__ import annotations
+
+from service.broker import make_broker
+from service.config import Settings
+from service.hub import Hub
+from service.metrics import Metrics
+from service.subscribe import Gateway
+from service.transports.sse import SSE
+from service.transports.ws import WS
+
+
+class Node:
+    """Built without I/O; `start` connects the broker and starts the hub's one timer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.broker = make_broker(settings)
+        self.hub = Hub(
+            self.metrics,
+            (SSE, WS),
+            buffer_bytes=settings.subscriber_buffer_bytes,
+            replay_cache=settings.replay_cache_size,
+        )
+        self.gateway = Gateway(settings, self.hub, self.broker)
+        self.metrics.watch(self.hub.census)
+        # Set by the protocol layer that serves the subscribe routes (`breaking-push serve`).
+        self.takeover_installed = False
+
+    async def start(self) -> None:
+        if not self.takeover_installed:
+            raise RuntimeError(
+                "the subscribe routes need `breaking-push serve`: it installs the protocol "
+                "layer that answers /v1/events and /v1/ws (a plain ASGI server cannot)"
+            )
+        await self.broker.start(self.hub.dispatch, self.hub.sync)
+        self.hub.start(self.settings.heartbeat_seconds)
+
+    async def close(self) -> None:
+        self.hub.stop()
+        await self.gateway.close()
+        await self.broker.close()
