@@ -1,17 +1,28 @@
 """The subscribe routes are taken over below ASGI on the same port; everything else stays ASGI.
 
-This covers the uvicorn protocol subclass (service/transports/http.py) against the pinned uvicorn.
+This covers the uvicorn protocol subclass (service/takeover.py) against the pinned uvicorn.
 """
 
 from __future__ import annotations
 
+import inspect
 import socket
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from websockets.server import ServerProtocol
 
-from tests.support.processes import ALLOWED_ORIGIN, ServiceProcess
+from service.takeover import TakeoverProtocol
+from tests.support.processes import ALLOWED_ORIGIN, ServiceProcess, free_port, service_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _raw(node: ServiceProcess, request: bytes, until: bytes = b"\r\n\r\n") -> bytes:
@@ -105,3 +116,90 @@ async def test_websocket_from_the_nodes_own_pages_is_allowed(memory_node: Servic
     own = f"http://127.0.0.1:{memory_node.port}"
     async with websockets.connect(f"{memory_node.ws_url}/v1/ws", origin=own) as ws:  # type: ignore[arg-type]
         assert b'"event":"ready"' in (await ws.recv()).encode()
+
+
+def test_a_request_pipelined_after_a_subscribe_is_refused_not_answered_in_the_stream(
+    memory_node: ServiceProcess,
+) -> None:
+    answer = _raw(
+        memory_node,
+        b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"}",
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"application/problem+json" in answer
+    assert b"text/event-stream" not in answer
+    assert answer.count(b"HTTP/1.1") == 1
+
+
+def test_an_asgi_request_pipelined_ahead_of_a_subscribe_is_answered_first(
+    memory_node: ServiceProcess,
+) -> None:
+    answer = _raw(
+        memory_node,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"retry: ",
+    )
+    health, _, stream = answer.partition(b'{"status":"ok"}')
+    assert health.startswith(b"HTTP/1.1 200 OK")
+    assert stream.startswith(b"HTTP/1.1 200 OK")
+    assert b"text/event-stream" in stream
+    assert b"text/event-stream" not in health
+
+
+def test_a_percent_encoded_subscribe_path_is_taken_over(memory_node: ServiceProcess) -> None:
+    answer = _raw(memory_node, b"GET /v1/%65vents HTTP/1.1\r\nHost: x\r\n\r\n", b"retry: ")
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert b"text/event-stream" in answer
+
+
+def test_the_pinned_versions_and_private_names_the_takeover_relies_on() -> None:
+    """An upgrade of uvicorn, httptools or websockets fails here, at the cause."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for package in ("uvicorn", "httptools", "websockets"):
+        pinned = next(d for d in dependencies if d.split("[")[0].split("==")[0] == package)
+        assert pinned.endswith(f"=={version(package)}"), f"{package} must be pinned exactly"
+    # uvicorn internals overridden or read by TakeoverProtocol.
+    for name in (
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_body",
+        "on_message_complete",
+        "on_response_complete",
+        "_should_upgrade",
+        "handle_websocket_upgrade",
+        "data_received",
+        "_unset_keepalive_if_required",
+    ):
+        assert callable(getattr(HttpToolsProtocol, name)), name
+    init = inspect.getsource(HttpToolsProtocol.__init__)
+    for attribute in ("self.pipeline", "self.cycle", "self.connections", "self.parser"):
+        assert attribute in init, attribute
+    assert "self.url" in inspect.getsource(HttpToolsProtocol.on_url)
+    assert "self.headers" in inspect.getsource(HttpToolsProtocol.on_message_begin)
+    assert issubclass(TakeoverProtocol, HttpToolsProtocol)
+    # websockets' Sans-I/O protocol: the handshake swaps in a frame-only parser.
+    server = ServerProtocol()
+    assert inspect.isgenerator(server.parser)
+    assert callable(server.parse)
+
+
+def test_create_app_under_a_plain_asgi_server_refuses_to_start() -> None:
+    """Without `breaking-push serve` nothing would answer /v1/events: say so at start."""
+    script = (
+        "import uvicorn\n"
+        "from service.app import create_app\n"
+        "from service.config import Settings\n"
+        f"uvicorn.run(create_app(Settings()), host='127.0.0.1', port={free_port()})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=service_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "the subscribe routes need `breaking-push serve`" in result.stderr
