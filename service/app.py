@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from service import openapi
 from service.config import Settings
 from service.ingest import Ingest
+from service.listing import Listing
 from service.models import SubscribeQuery
 from service.node import Node
 from service.ops import Ops
@@ -82,7 +83,10 @@ def _documented(routes: list[BaseRoute]) -> Iterator[tuple[str, str, openapi.Ope
 def create_app(settings: Settings) -> Starlette:
     """Build the node and its routes (`app.state.node`): nothing connects until the lifespan."""
     node = Node(settings)
-    routes: list[BaseRoute] = [*Ingest(settings, node.broker, node.metrics).routes()]
+    routes: list[BaseRoute] = [
+        *Ingest(settings, node.broker, node.metrics).routes(),
+        *Listing(settings, node.broker, node.view).routes(),
+    ]
 
     @cache
     def schema() -> dict[str, Any]:

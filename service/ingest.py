@@ -28,12 +28,9 @@ from service.broker.base import (
 )
 from service.config import EditorToken, Settings
 from service.events import stored_body
-from service.filters import Filter, parse_query
 from service.metrics import Metrics
 from service.models import (
     AlertIn,
-    AlertList,
-    AlertQuery,
     CorrectionIn,
     EventPayload,
     RetractionIn,
@@ -61,8 +58,6 @@ class Ingest:
     def routes(self) -> list[Route]:
         return [
             Route("/v1/alerts", self.create, methods=["POST"]),
-            Route("/v1/alerts", self.listing, methods=["GET"]),
-            Route("/v1/alerts/{alert_id}", self.show, methods=["GET"]),
             Route("/v1/alerts/{alert_id}", self.retract, methods=["DELETE"]),
             Route("/v1/alerts/{alert_id}/corrections", self.correct, methods=["POST"]),
         ]
@@ -138,31 +133,6 @@ class Ingest:
             headline=fields.get("headline"),
         )
         return await self._publish(request, editor, draft, change, status=status)
-
-    @operation(
-        Operation(
-            "Live alerts, newest first, corrections applied",
-            200,
-            AlertList,
-            query=AlertQuery,
-            errors=(400, 503),
-            tags=("listing",),
-        )
-    )
-    async def listing(self, request: Request) -> Response:
-        params = {key: request.query_params.getlist(key) for key in request.query_params}
-        query = parse_query(AlertQuery, params, self._settings.regions)
-        flt = Filter.of(query)
-        try:
-            alerts = await self._broker.live_alerts()
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc) from exc
-        payloads = [a.payload() for a in alerts if flt.matches(a.event)][: query.limit]
-        return json_response({"alerts": payloads}, headers={"cache-control": "no-cache"})
-
-    @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
-    async def show(self, request: Request) -> Response:
-        return json_response((await self._find(request.path_params["alert_id"])).payload())
 
     async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
         raw = await self._read(request)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from service.broker import make_broker
 from service.config import Settings
+from service.events import Event, EventKey
 from service.hub import Hub
+from service.listing import LiveView
 from service.metrics import Metrics
 from service.subscribe import Gateway
 from service.transports.sse import SSE
@@ -25,6 +27,7 @@ class Node:
             replay_cache=settings.replay_cache_size,
         )
         self.gateway = Gateway(settings, self.hub, self.broker)
+        self.view = LiveView(self.broker)
         self.metrics.watch(self.hub.census)
         # Set by the protocol layer that serves the subscribe routes (`breaking-push serve`).
         self.takeover_installed = False
@@ -35,10 +38,21 @@ class Node:
                 "the subscribe routes need `breaking-push serve`: it installs the protocol "
                 "layer that answers /v1/events and /v1/ws (a plain ASGI server cannot)"
             )
-        await self.broker.start(self.hub.dispatch, self.hub.sync)
+        await self.broker.start(self._on_event, self._on_sync)
         self.hub.start(self.settings.heartbeat_seconds)
+
+    def _on_event(self, event: Event) -> None:
+        self.hub.dispatch(event)
+        self.view.apply(event)
+
+    def _on_sync(self, position: EventKey, lost: bool) -> None:
+        self.hub.sync(position, lost)
+        # The first subscription, or events lost for good: the view loads afresh either way.
+        if lost or not self.view.loaded:
+            self.view.reload()
 
     async def close(self) -> None:
         self.hub.stop()
         await self.gateway.close()
+        await self.view.close()
         await self.broker.close()

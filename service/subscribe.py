@@ -13,11 +13,13 @@ from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
 from service.events import Event, EventKey
 from service.filters import Filter, parse_query, parse_resume
-from service.hub import NO_POSITION, Hub, Subscriber
+from service.hub import NO_POSITION, Hub
 from service.models import SubscribeQuery
 from service.problems import Problem
+from service.replay import PageReader
 from service.transports.http import http_head, problem_response
 from service.transports.sse import SseSubscriber, sse_head
+from service.transports.subscriber import SubscriberProtocol
 from service.transports.ws import WsSubscriber, handshake
 
 log = logging.getLogger("breaking_push.subscribe")
@@ -31,6 +33,8 @@ _INLINE_REPLAY = 32
 _REPLAY_CHUNK = 64
 # A client whose id is ahead of this node waits this long for the node to catch up.
 _CATCH_UP_S = 5.0
+# A replaying client whose socket stays full this long is stalled.
+_STALLED_S = 30.0
 # Events buffered for one replaying subscriber before it counts as too slow.
 _MAX_PENDING = 10_000
 _PREFLIGHT = [
@@ -69,6 +73,7 @@ class Gateway:
         self.settings = settings
         self.hub = hub
         self.broker = broker
+        self._pages = PageReader(broker)
         self._filters: dict[Filter, Filter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -124,7 +129,7 @@ class Gateway:
         query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
         flt = self.intern(Filter.of(query))
         after = parse_resume(request.header(b"last-event-id") or query.last_event_id)
-        sub: Subscriber
+        sub: SubscriberProtocol
         if request.path == WS_PATH:
             if not self.origin_allowed(origin, request.header(b"host")):
                 raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
@@ -163,7 +168,7 @@ class Gateway:
         sub.filter = flt
         self.open(sub, after)
 
-    def open(self, sub: Subscriber, after: EventKey | None, head: bytes = b"") -> None:
+    def open(self, sub: SubscriberProtocol, after: EventKey | None, head: bytes = b"") -> None:
         """Replay what `sub` missed after `after`, then file it for live events, with no gap.
 
         `head` (the response head) goes out in the same write as a short replay, so a
@@ -190,41 +195,34 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _go_live(self, sub: Subscriber, chunks: list[bytes]) -> None:
+    def _go_live(self, sub: SubscriberProtocol, chunks: list[bytes]) -> None:
         self.hub.add(sub)
         chunks.append(sub.live_marker(self.hub.position))
         sub.transport.write(b"".join(chunks))
 
     async def _replay(
-        self, sub: Subscriber, after: EventKey, held_at: EventKey, cached: list[Event] | None
+        self,
+        sub: SubscriberProtocol,
+        after: EventKey,
+        held_at: EventKey,
+        cached: list[Event] | None,
     ) -> None:
         # Everything up to `held_at` comes from history; everything after it was buffered by
         # the hub since hold(). Together they cover the gap exactly once.
         try:
             if cached is not None:
-                events = cached
-            else:
-                history = await self.broker.history(after)
-                if history.reset:
-                    sub.send_reset()
-                    events, after = [], NO_POSITION
-                else:
-                    events = [
-                        e for e in history.events if e.key <= held_at and sub.filter.matches(e)
-                    ]
-                    await self._catch_up(after)
-            for start in range(0, len(events), _REPLAY_CHUNK):
-                chunk = events[start : start + _REPLAY_CHUNK]
-                sub.transport.write(b"".join(event.wire(sub.codec) for event in chunk))
-                await drained(sub, self.settings.subscriber_buffer_bytes)
-                if self.hub.pending_size(sub) > _MAX_PENDING:
-                    sub.drop("unable to receive the replay fast enough")
-                    return
+                for start in range(0, len(cached), _REPLAY_CHUNK):
+                    await self._write(sub, cached[start : start + _REPLAY_CHUNK])
+            elif not await self._replay_history(sub, after, held_at):
+                after = NO_POSITION
         except BrokerUnavailable as exc:
             sub.drop(f"broker unavailable during replay ({exc})")
             return
         except TimeoutError:
             sub.drop("replay timed out (a stalled client, or this node behind the client's id)")
+            return
+        except _TooSlow:
+            sub.drop("unable to receive the replay fast enough")
             return
         except Exception:
             # Every exit path ends live or closed: never an open connection that gets nothing.
@@ -237,6 +235,35 @@ class Gateway:
             return
         self._go_live(sub, [event.wire(sub.codec) for event in buffered if event.key > after])
 
+    async def _replay_history(
+        self, sub: SubscriberProtocol, after: EventKey, held_at: EventKey
+    ) -> bool:
+        """Write history after `after` up to `held_at`, a page at a time; False if it was reset."""
+        position = after
+        while position < held_at:
+            page = await self._pages.page(position)
+            if page.reset:
+                sub.send_reset()
+                return False
+            if not page.events:
+                break
+            position = page.events[-1].key
+            await self._write(
+                sub, [e for e in page.events if e.key <= held_at and sub.filter.matches(e)]
+            )
+        await self._catch_up(after)
+        return True
+
+    async def _write(self, sub: SubscriberProtocol, events: list[Event]) -> None:
+        """Write a slice of a replay, then let the socket drain and the loop breathe."""
+        if events:
+            sub.transport.write(b"".join(event.wire(sub.codec) for event in events))
+        async with asyncio.timeout(_STALLED_S):
+            await sub.writable()
+        await asyncio.sleep(0)
+        if self.hub.pending_size(sub) > _MAX_PENDING:
+            raise _TooSlow
+
     async def _catch_up(self, after: EventKey) -> None:
         """A client that saw an event this node has not yet received waits until it has."""
         async with asyncio.timeout(_CATCH_UP_S):
@@ -248,10 +275,5 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def drained(sub: Subscriber, limit: int) -> None:
-    """Wait, bounded, until the socket has room; replay must not fill it past the live bound."""
-    async with asyncio.timeout(30):
-        while sub.transport.get_write_buffer_size() > limit // 2:
-            if sub.transport.is_closing():
-                return
-            await asyncio.sleep(0.01)
+class _TooSlow(Exception):
+    """Live events piled up for a replaying subscriber faster than it read its replay."""

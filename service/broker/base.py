@@ -139,8 +139,9 @@ class Broker(ABC):
         """
 
     @abstractmethod
-    async def history(self, after: EventKey) -> History:
-        """Every retained event after `after`, or `reset` if some may be missing."""
+    async def history(self, after: EventKey, limit: int | None = None) -> History:
+        """The retained events after `after` (the first `limit` of them), or `reset` if some
+        may be missing."""
 
     @abstractmethod
     async def alert(self, alert_id: str) -> LiveAlert | None:

@@ -1,6 +1,6 @@
 -- Read history after an id together with what decides whether it is complete:
 -- the epoch floor, the newest id trimmed away, and the newest id ever added.
--- KEYS: stream, meta   ARGV: after (exclusive), entries ('0' = none, '1' = all), ensure_floor ('1' = create if missing)
+-- KEYS: stream, meta   ARGV: after (exclusive), entries (how many: '0' = none, '-1' = all), ensure_floor ('1' = create if missing)
 local stream, meta = KEYS[1], KEYS[2]
 if ARGV[3] == '1' and redis.call('EXISTS', meta) == 0 then
   local t = redis.call('TIME')
@@ -16,5 +16,7 @@ for i = 1, #info, 2 do
   if info[i] == 'max-deleted-entry-id' then trimmed = info[i + 1] end
   if info[i] == 'last-generated-id' then last = info[i + 1] end
 end
-if ARGV[2] == '0' then return {floor, trimmed, last, {}} end
-return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+')}
+local count = tonumber(ARGV[2])
+if count == 0 then return {floor, trimmed, last, {}} end
+if count < 0 then return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+')} end
+return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+', 'COUNT', count)}

@@ -121,12 +121,13 @@ class MemoryBroker(Broker):
         for alert_id in gone:
             del self._alerts[alert_id]
 
-    async def history(self, after: EventKey) -> History:
+    async def history(self, after: EventKey, limit: int | None = None) -> History:
         top = await self.position()
         if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top):
             return History([], reset=True)
         start = bisect_right(self._events, after, key=lambda event: event.key)
-        return History(self._events[start:], reset=False)
+        end = len(self._events) if limit is None else start + limit
+        return History(self._events[start:end], reset=False)
 
     async def alert(self, alert_id: str) -> LiveAlert | None:
         self._expire(_now_ms())

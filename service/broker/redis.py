@@ -176,7 +176,7 @@ class RedisBroker(Broker):
         self._on_event(event)
 
     async def position(self) -> EventKey:
-        floor, _, last, _ = await self._read_history((0, 0), entries=False, ensure_floor=True)
+        floor, _, last, _ = await self._read_history((0, 0), entries=0, ensure_floor=True)
         return max(parse_id(_text(floor)), parse_id(_text(last)))
 
     async def publish(
@@ -209,19 +209,21 @@ class RedisBroker(Broker):
             return Published(Event.decode(event_id.decode(), body), replayed=True)
         return Published(Event.decode(_text(value), draft.body))
 
-    async def history(self, after: EventKey) -> History:
-        return await self._history(after, ensure_floor=False)
+    async def history(self, after: EventKey, limit: int | None = None) -> History:
+        return await self._history(after, ensure_floor=False, limit=limit)
 
-    async def _read_history(self, after: EventKey, *, entries: bool, ensure_floor: bool) -> Any:
-        args: list[str | int] = [f"{after[0]}-{after[1]}", int(entries), int(ensure_floor)]
+    async def _read_history(self, after: EventKey, *, entries: int, ensure_floor: bool) -> Any:
+        args: list[str | int] = [f"{after[0]}-{after[1]}", entries, int(ensure_floor)]
         try:
             return await self._history_script(keys=[self._stream, self._meta], args=args)
         except RedisError as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
-    async def _history(self, after: EventKey, *, ensure_floor: bool) -> History:
+    async def _history(
+        self, after: EventKey, *, ensure_floor: bool, limit: int | None = None
+    ) -> History:
         floor, trimmed, last, entries = await self._read_history(
-            after, entries=True, ensure_floor=ensure_floor
+            after, entries=-1 if limit is None else limit, ensure_floor=ensure_floor
         )
         floor_key = parse_id(_text(floor))
         top = max(parse_id(_text(last)), floor_key)

@@ -21,7 +21,7 @@ class Roster(Protocol):
 class SubscriberProtocol(asyncio.Protocol):
     """A subscriber connection after the takeover; every exit path removes it from the hub."""
 
-    __slots__ = ("connections", "filter", "roster", "transport")
+    __slots__ = ("_drained", "connections", "filter", "roster", "transport")
 
     codec: Codec
 
@@ -34,10 +34,26 @@ class SubscriberProtocol(asyncio.Protocol):
         # uvicorn's connection set: its graceful shutdown calls shutdown() on each member.
         self.connections = connections
         connections.add(self)
+        # Set only while the transport's buffer is over its high-water mark.
+        self._drained: asyncio.Future[None] | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.roster.remove(self)
         self.connections.discard(self)
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    async def writable(self) -> None:
+        """Wait until the transport's buffer is back under its low-water mark (or closed)."""
+        if self._drained is not None:
+            await asyncio.shield(self._drained)
 
     def eof_received(self) -> bool:
         return False
