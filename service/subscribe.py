@@ -18,9 +18,9 @@ from service.models import SubscribeQuery
 from service.problems import Problem
 from service.replay import PageReader
 from service.transports.http import http_head, problem_response
-from service.transports.sse import SseSubscriber, sse_head
+from service.transports.sse import SseSubscriber, sse_head, sse_heartbeat
 from service.transports.subscriber import SubscriberProtocol
-from service.transports.ws import WsSubscriber, handshake
+from service.transports.ws import WsSubscriber, handshake, ws_heartbeat
 
 log = logging.getLogger("breaking_push.subscribe")
 
@@ -74,6 +74,8 @@ class Gateway:
         self.hub = hub
         self.broker = broker
         self._pages = PageReader(broker)
+        self._sse_heartbeat = sse_heartbeat(settings.heartbeat_seconds)
+        self._ws_heartbeat = ws_heartbeat(settings.heartbeat_seconds)
         self._filters: dict[Filter, Filter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -149,11 +151,14 @@ class Gateway:
                 sansio=sansio,
                 ops=self,
                 heartbeat_s=self.settings.heartbeat_seconds,
+                heartbeat=self._ws_heartbeat,
             )
         else:
             self.check_ready()
             head = sse_head(self.settings.sse_retry_ms, cors_headers)
-            sub = SseSubscriber(self.hub, flt, transport, connections)
+            sub = SseSubscriber(
+                self.hub, flt, transport, connections, heartbeat=self._sse_heartbeat
+            )
         transport.set_protocol(sub)
         self.open(sub, after, head)
 

@@ -264,6 +264,8 @@ export class BreakingClient extends EventTarget {
         this.#rejectFilter(frame.data);
       } else if (frame.event === "reset") {
         this.#serverReset(generation);
+      } else if (frame.event === "heartbeat") {
+        // Liveness only: the node is there.
       } else {
         this.#receive(generation, frame.data);
       }

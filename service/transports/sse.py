@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 
 from service.events import Event, EventKey, format_id
+from service.filters import Filter
 from service.transports.http import http_head
-from service.transports.subscriber import SubscriberProtocol
+from service.transports.subscriber import Roster, SubscriberProtocol
 
-_HEARTBEAT = b":\n\n"
 # A field block with no data dispatches nothing but shortens the client's reconnect delay.
 _SHUTDOWN = b"retry: 500\n\n"
 _NO_POSITION: EventKey = (0, 0)
@@ -41,6 +42,11 @@ def sse_control(event: str, data: dict[str, Any]) -> bytes:
 _RESET = sse_control("reset", {})
 
 
+def sse_heartbeat(every_s: float) -> bytes:
+    """A named event, not a comment, so page JavaScript can see the connection is alive."""
+    return sse_control("heartbeat", {"every": every_s})
+
+
 def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
     """The response head and `retry:` hint; the body is close-delimited, one write per event."""
     headers = [
@@ -56,9 +62,21 @@ def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
 class SseSubscriber(SubscriberProtocol):
     """One EventSource (or curl -N): nothing to read, only events to write."""
 
-    __slots__ = ()
+    __slots__ = ("_heartbeat",)
 
     codec = SSE
+
+    def __init__(
+        self,
+        roster: Roster,
+        flt: Filter,
+        transport: asyncio.Transport,
+        connections: set[Any],
+        *,
+        heartbeat: bytes,
+    ) -> None:
+        super().__init__(roster, flt, transport, connections)
+        self._heartbeat = heartbeat
 
     def data_received(self, data: bytes) -> None:
         """A subscriber has nothing to say after its request; anything more is ignored."""
@@ -74,7 +92,7 @@ class SseSubscriber(SubscriberProtocol):
         self.transport.write(_RESET)
 
     def heartbeat(self, now: float) -> None:
-        self.transport.write(_HEARTBEAT)
+        self.transport.write(self._heartbeat)
 
     def shutdown(self) -> None:
         self.transport.write(_SHUTDOWN)

@@ -59,6 +59,12 @@ _RESTART = Frame(
 ).serialize(mask=False)
 
 
+def ws_heartbeat(every_s: float) -> bytes:
+    """A protocol ping (for the node: is the peer there?) and a JSON heartbeat frame (for page
+    JavaScript, which never sees pings: is the node there?), in one write, shared by all."""
+    return _PING + ws_control("heartbeat", None, {"every": every_s})
+
+
 class Resubscriber(Protocol):
     """Who answers a client's `subscribe` op; raises Problem to refuse it."""
 
@@ -83,7 +89,7 @@ def handshake(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[Server
 class WsSubscriber(SubscriberProtocol):
     """One WebSocket: reads pings, pongs, closes and `subscribe` ops; events are written by the hub."""
 
-    __slots__ = ("heartbeat_s", "last_seen", "ops", "sansio")
+    __slots__ = ("_heartbeat", "heartbeat_s", "last_seen", "ops", "sansio")
 
     codec = WS
 
@@ -97,11 +103,13 @@ class WsSubscriber(SubscriberProtocol):
         sansio: ServerProtocol,
         ops: Resubscriber,
         heartbeat_s: float,
+        heartbeat: bytes,
     ) -> None:
         super().__init__(roster, flt, transport, connections)
         self.sansio = sansio
         self.ops = ops
         self.heartbeat_s = heartbeat_s
+        self._heartbeat = heartbeat
         self.last_seen = asyncio.get_running_loop().time()
 
     def data_received(self, data: bytes) -> None:
@@ -153,7 +161,7 @@ class WsSubscriber(SubscriberProtocol):
         if now - self.last_seen > _SILENT_BEATS * self.heartbeat_s:
             self.drop(f"no answer to pings for {_SILENT_BEATS * self.heartbeat_s:g}s")
             return
-        self.transport.write(_PING)
+        self.transport.write(self._heartbeat)
 
     def shutdown(self) -> None:
         self.transport.write(_RESTART)

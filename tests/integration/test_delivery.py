@@ -171,7 +171,7 @@ async def test_sse_response_headers(node: ServiceProcess) -> None:
         assert first.startswith("retry: ")
 
 
-async def test_sse_heartbeat_comment_arrives(node: ServiceProcess) -> None:
+async def test_sse_heartbeat_is_an_event_page_javascript_can_see(node: ServiceProcess) -> None:
     async with (
         httpx.AsyncClient() as client,
         client.stream("GET", f"{node.url}/v1/events") as response,
@@ -180,9 +180,15 @@ async def test_sse_heartbeat_comment_arrives(node: ServiceProcess) -> None:
         async with asyncio.timeout(5):
             async for chunk in response.aiter_text():
                 seen += chunk
-                if "\n:\n" in seen or seen.startswith(":\n"):
+                if "event: heartbeat\n" in seen and seen.endswith("\n\n"):
                     break
-        assert ":\n\n" in seen
+        assert 'event: heartbeat\ndata: {"every":1.0}\n\n' in seen
+
+
+async def test_websocket_heartbeat_is_a_ping_and_a_json_frame(node: ServiceProcess) -> None:
+    async with ws_subscriber(node, region="europe") as ws:
+        beat = await ws.received.wait_control("heartbeat", within=5)
+        assert beat == {"every": 1.0}
 
 
 async def test_websocket_subscribe_op_changes_filters(node: ServiceProcess) -> None:
