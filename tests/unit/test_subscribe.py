@@ -1,0 +1,218 @@
+"""The replay-to-live hand-off, in-process: a fake broker whose history reads the test holds open."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from service.broker.base import Broker, Draft, History, LiveAlert, OnEvent, OnSync, Published
+from service.config import Settings
+from service.events import Event, EventKey, stored_body
+from service.filters import Filter
+from service.hub import Hub
+from service.metrics import Metrics
+from service.replay import PAGE
+from service.subscribe import Gateway
+from service.transports.sse import SSE, SseSubscriber
+from service.transports.ws import WS
+
+
+def _event(ms: int, region: str = "mena") -> Event:
+    body = stored_body(
+        {
+            "type": "alert",
+            "headline": f"alert {ms}",
+            "regions": [region],
+            "language": "en",
+            "priority": "breaking",
+            "ttl": 600,
+        }
+    )
+    return Event.decode(f"{ms}-0", body)
+
+
+class FakeBroker(Broker):
+    """History the test writes; each read waits for `gate` and is counted."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.reads: list[EventKey] = []
+        self.fail: Exception | None = None
+        self.reset = False
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def start(self, on_event: OnEvent, on_sync: OnSync) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None: ...
+
+    async def position(self) -> EventKey:
+        return self.events[-1].key
+
+    async def publish(self, draft: Draft, idempotency: Any = None, rate: Any = None) -> Published:
+        raise NotImplementedError
+
+    async def history(self, after: EventKey, limit: int | None = None) -> History:
+        self.reads.append(after)
+        await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        if self.reset:
+            return History([], reset=True)
+        newer = [event for event in self.events if event.key > after]
+        return History(newer[:limit] if limit is not None else newer, reset=False)
+
+    async def alert(self, alert_id: str) -> LiveAlert | None:
+        raise NotImplementedError
+
+    async def live_alerts(self) -> list[LiveAlert]:
+        raise NotImplementedError
+
+
+class Recorder(asyncio.Transport):
+    """Stands in for a socket: keeps what is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.aborted = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.aborted = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def ids(self) -> list[int]:
+        """The event ids written, in order, as their milliseconds."""
+        lines = bytes(self.written).decode().split("\n")
+        return [
+            int(line.removeprefix("id: ").split("-")[0])
+            for index, line in enumerate(lines)
+            if line.startswith("id: ") and index + 1 < len(lines) and lines[index + 1]
+        ]
+
+
+class Node:
+    """A hub and a gateway over the fake broker, with no replay cache (history every time)."""
+
+    def __init__(self, history: list[Event]) -> None:
+        settings = Settings(replay_cache_size=0, heartbeat_seconds=60)
+        self.broker = FakeBroker(history)
+        self.hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=0)
+        self.hub.sync(history[-1].key, lost=False)
+        self.gateway = Gateway(settings, self.hub, self.broker)
+
+    def subscriber(self) -> tuple[SseSubscriber, Recorder]:
+        transport = Recorder()
+        sub = SseSubscriber(self.hub, Filter(), transport, set(), heartbeat=b"")
+        return sub, transport
+
+    async def settled(self, *subs: SseSubscriber) -> None:
+        async with asyncio.timeout(5):
+            while any(self.hub.replaying(sub) for sub in subs):
+                await asyncio.sleep(0)
+
+
+async def test_events_dispatched_during_the_read_follow_history_exactly_once_in_order() -> None:
+    node = Node([_event(ms) for ms in range(1, 11)])
+    sub, transport = node.subscriber()
+    node.broker.gate.clear()
+    node.gateway.open(sub, (3, 0))
+    for ms in (11, 12):
+        node.hub.dispatch(_event(ms))
+    node.broker.events += [_event(11), _event(12)]
+    node.broker.gate.set()
+    await node.settled(sub)
+    node.hub.dispatch(_event(13))
+    assert transport.ids() == list(range(4, 14))
+
+
+async def test_a_long_history_is_read_a_page_at_a_time() -> None:
+    node = Node([_event(ms) for ms in range(1, 2 * PAGE + 50)])
+    sub, transport = node.subscriber()
+    node.gateway.open(sub, (1, 0))
+    await node.settled(sub)
+    assert transport.ids() == list(range(2, 2 * PAGE + 50))
+    assert node.broker.reads == [(1, 0), (1 + PAGE, 0), (1 + 2 * PAGE, 0)]
+
+
+async def test_replays_from_one_point_share_each_read() -> None:
+    node = Node([_event(ms) for ms in range(1, PAGE + 20)])
+    node.broker.gate.clear()
+    subs = [node.subscriber() for _ in range(20)]
+    for sub, _ in subs:
+        node.gateway.open(sub, (5, 0))
+    await asyncio.sleep(0)
+    node.broker.gate.set()
+    await node.settled(*(sub for sub, _ in subs))
+    for _, transport in subs:
+        assert transport.ids() == list(range(6, PAGE + 20))
+    assert node.broker.reads == [(5, 0), (5 + PAGE, 0)]
+
+
+async def test_a_replay_from_inside_a_recent_page_takes_a_slice_instead_of_a_read() -> None:
+    node = Node([_event(ms) for ms in range(1, 100)])
+    first, _ = node.subscriber()
+    node.gateway.open(first, (1, 0))
+    await node.settled(first)
+    later, transport = node.subscriber()
+    node.gateway.open(later, (40, 0))
+    await node.settled(later)
+    assert transport.ids() == list(range(41, 100))
+    assert node.broker.reads == [(1, 0)]
+
+
+async def test_history_that_no_longer_covers_the_id_sends_reset_then_goes_live() -> None:
+    node = Node([_event(ms) for ms in range(1, 5)])
+    node.broker.reset = True
+    node.broker.gate.clear()
+    sub, transport = node.subscriber()
+    node.gateway.open(sub, (2, 0))
+    node.hub.dispatch(_event(5))
+    node.broker.gate.set()
+    await node.settled(sub)
+    written = bytes(transport.written)
+    assert written.index(b"event: reset") < written.index(b"id: 5-0")
+    assert transport.ids() == [5]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("bug"), KeyError("x"), ValueError("bad")])
+async def test_any_failure_mid_replay_closes_the_subscriber_never_a_silent_zombie(
+    failure: Exception,
+) -> None:
+    node = Node([_event(ms) for ms in range(1, 5)])
+    node.broker.fail = failure
+    sub, transport = node.subscriber()
+    node.gateway.open(sub, (2, 0))
+    await node.settled(sub)
+    assert transport.aborted
+    node.hub.dispatch(_event(5))
+    assert transport.ids() == []
+    assert node.hub.subscribers == 0
+
+
+async def test_ids_are_parsed_back_from_the_stream() -> None:
+    # The recorder's own check: a position marker (`id:` alone) is not an event.
+    transport = Recorder()
+    transport.write(b"id: 7-0\n\n" + _event(8).wire(SSE))
+    assert transport.ids() == [8]
