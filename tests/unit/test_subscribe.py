@@ -128,9 +128,10 @@ class Node:
         return sub, transport
 
     async def settled(self, *subs: SseSubscriber) -> None:
+        """Every replay task has ended: each subscriber is live or closed."""
         async with asyncio.timeout(5):
-            while any(self.hub.replaying(sub) for sub in subs):
-                await asyncio.sleep(0)
+            await asyncio.gather(*self.gateway._tasks)
+        assert not any(self.hub.replaying(sub) for sub in subs)
 
 
 async def test_events_dispatched_during_the_read_follow_history_exactly_once_in_order() -> None:
