@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 
-from tests.support.clients import publish, settle, sse_subscriber, ws_subscriber
+from tests.support.clients import (
+    Received,
+    WsClient,
+    publish,
+    settle,
+    sse_subscriber,
+    ws_subscriber,
+)
 from tests.support.processes import ServiceProcess
 
 
@@ -123,7 +131,9 @@ async def test_multi_region_alert_reaches_a_multi_region_subscriber_once(
 
 async def test_fan_out_to_many_subscribers_exactly_once(node: ServiceProcess) -> None:
     async with httpx.AsyncClient() as client:
-        subs = [sse_subscriber(node, region="africa") for _ in range(20)]
+        subs: list[AbstractAsyncContextManager[Received | WsClient]] = [
+            sse_subscriber(node, region="africa") for _ in range(20)
+        ]
         subs += [ws_subscriber(node, region="africa") for _ in range(20)]
         async with asyncio.TaskGroup() as group:
             entered = [group.create_task(s.__aenter__()) for s in subs]
@@ -131,7 +141,7 @@ async def test_fan_out_to_many_subscribers_exactly_once(node: ServiceProcess) ->
         try:
             sent = [await publish(client, node, f"{_tag()} {i}", ("africa",)) for i in range(5)]
             for r in receivers:
-                received = r.received if hasattr(r, "received") else r
+                received = r.received if isinstance(r, WsClient) else r
                 await received.wait_events(5)
                 assert received.ids == [e["id"] for e in sent]
         finally:

@@ -132,8 +132,8 @@ async def ws_subscriber(
     query = str(httpx.QueryParams(_query(filters)))
     async with websockets.connect(
         f"{node.ws_url}/v1/ws?{query}",
-        origin=origin,
-        open_timeout=5,  # type: ignore[arg-type]
+        origin=None if origin is None else websockets.Origin(origin),
+        open_timeout=5,
     ) as connection:
 
         async def read() -> None:
