@@ -85,7 +85,7 @@ class Subscriber(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        transport.write(_request(self.spec))
+        self.transport.write(_request(self.spec))
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic_ns()

@@ -6,15 +6,21 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import uvicorn
 from broadcaster import Broadcast
-from common import alert_event
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from bench.peers.common import alert_event
+else:
+    # A peer runs as a script in its own venv, with common.py beside it, not in the package.
+    from common import alert_event
 
 broadcast = Broadcast(os.environ["REDIS_URL"])
 

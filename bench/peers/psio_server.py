@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import socketio
 from aiohttp import web
-from common import alert_event
+
+if TYPE_CHECKING:
+    from bench.peers.common import alert_event
+else:
+    # A peer runs as a script in its own venv, with common.py beside it, not in the package.
+    from common import alert_event
 
 
 def main() -> None:
@@ -19,10 +24,12 @@ def main() -> None:
     app = web.Application()
     sio.attach(app)
 
-    @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
         region = parse_qs(environ.get("QUERY_STRING", "")).get("region", ["*"])[0]
         await sio.enter_room(sid, region)
+
+    # Registered by call, not by decorator: socketio is untyped here (it is not in the dev venv).
+    sio.on("connect", connect)
 
     async def publish(request: web.Request) -> web.Response:
         event = alert_event(await request.json())

@@ -89,7 +89,8 @@ def _nginx_tokens(text: str) -> Iterator[str]:
 def parse_nginx(text: str) -> Block:
     """nginx.conf as a tree of directives (enough for this file: no `if` or regex quirks)."""
     root = Block("main", [])
-    stack, words = [root], []
+    stack: list[Block] = [root]
+    words: list[str] = []
     for token in _nginx_tokens(text):
         if token == "{":
             block = Block(words[0], words[1:])

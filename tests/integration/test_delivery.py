@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 
-from tests.support.clients import publish, sse_subscriber, ws_subscriber
+from tests.support.clients import (
+    Received,
+    WsClient,
+    publish,
+    settle,
+    sse_subscriber,
+    ws_subscriber,
+)
 from tests.support.processes import ServiceProcess
 
 
@@ -25,8 +33,8 @@ async def test_sse_delivers_matching_alert_and_not_others(node: ServiceProcess) 
         sent = await publish(client, node, f"{_tag()} MENA alert", ("mena",))
         [got] = await mena.wait_events(1)
         assert got == sent
-        await europe.quiet()
-        assert europe.events == []
+        mark = await settle(client, node, europe, regions=("europe",))
+        assert europe.ids == [mark]
 
 
 async def test_event_json_matches_the_contract(node: ServiceProcess) -> None:
@@ -91,8 +99,20 @@ async def test_filters_language_category_and_minimum_priority(node: ServiceProce
         assert [e["id"] for e in await arabic.wait_events(1)] == [ar["id"]]
         assert [e["id"] for e in await sports.received.wait_events(1)] == [ar["id"]]
         assert [e["id"] for e in await flash_only.wait_events(1)] == [fl["id"]]
-        await arabic.quiet()
-        assert len(arabic.events) == len(sports.received.events) == len(flash_only.events) == 1
+        mark = await settle(
+            client,
+            node,
+            arabic,
+            sports.received,
+            flash_only,
+            regions=("asia",),
+            language="ar",
+            category="sports",
+            priority="flash",
+        )
+        assert arabic.ids == [ar["id"], mark]
+        assert sports.received.ids == [ar["id"], mark]
+        assert flash_only.ids == [fl["id"], mark]
 
 
 async def test_multi_region_alert_reaches_a_multi_region_subscriber_once(
@@ -104,16 +124,16 @@ async def test_multi_region_alert_reaches_a_multi_region_subscriber_once(
         ws_subscriber(node, region=["mena", "palestine"]) as ws,
     ):
         sent = await publish(client, node, f"{_tag()} both", ("mena", "palestine"))
-        await sse.wait_events(1)
-        await ws.received.wait_events(1)
-        await sse.quiet()
-        assert sse.ids == [sent["id"]]
-        assert ws.received.ids == [sent["id"]]
+        mark = await settle(client, node, sse, ws.received, regions=("palestine",))
+        assert sse.ids == [sent["id"], mark]
+        assert ws.received.ids == [sent["id"], mark]
 
 
 async def test_fan_out_to_many_subscribers_exactly_once(node: ServiceProcess) -> None:
     async with httpx.AsyncClient() as client:
-        subs = [sse_subscriber(node, region="africa") for _ in range(20)]
+        subs: list[AbstractAsyncContextManager[Received | WsClient]] = [
+            sse_subscriber(node, region="africa") for _ in range(20)
+        ]
         subs += [ws_subscriber(node, region="africa") for _ in range(20)]
         async with asyncio.TaskGroup() as group:
             entered = [group.create_task(s.__aenter__()) for s in subs]
@@ -121,7 +141,7 @@ async def test_fan_out_to_many_subscribers_exactly_once(node: ServiceProcess) ->
         try:
             sent = [await publish(client, node, f"{_tag()} {i}", ("africa",)) for i in range(5)]
             for r in receivers:
-                received = r.received if hasattr(r, "received") else r
+                received = r.received if isinstance(r, WsClient) else r
                 await received.wait_events(5)
                 assert received.ids == [e["id"] for e in sent]
         finally:
@@ -198,9 +218,8 @@ async def test_websocket_subscribe_op_changes_filters(node: ServiceProcess) -> N
         await ws.received.wait_control("ready", count=2)
         await publish(client, node, f"{tag} eu", ("europe",))
         ap = await publish(client, node, f"{tag} ap", ("asia-pacific",))
-        await ws.received.wait_events(1)
-        await ws.received.quiet()
-        assert ws.received.ids == [ap["id"]]
+        mark = await settle(client, node, ws.received, regions=("asia-pacific",))
+        assert ws.received.ids == [ap["id"], mark]
 
 
 async def test_websocket_bad_op_gets_an_error_frame_and_keeps_filters(node: ServiceProcess) -> None:

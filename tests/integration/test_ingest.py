@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.clients import publish, sse_subscriber
+from tests.support.clients import publish, settle, sse_subscriber
 from tests.support.processes import WIRE_TOKEN, RedisProcess, ServiceProcess, service_process
 
 PROBLEM = "application/problem+json"
@@ -84,12 +84,10 @@ async def test_every_error_is_problem_json_and_publishes_nothing(node: ServicePr
             assert problem["status"] == status
             assert problem["title"]
             assert problem["detail"]
-        sentinel = await publish(client, node, "sentinel")
-        await everything.wait_events(1)
-        await everything.quiet()
-        assert everything.ids == [sentinel["id"]]
+        mark = await settle(client, node, everything)
+        assert everything.ids == [mark]
         after = (await client.get(f"{node.url}/v1/alerts")).json()["alerts"]
-        assert [a["id"] for a in after] == [sentinel["id"], *(a["id"] for a in before)]
+        assert [a["id"] for a in after] == [mark, *(a["id"] for a in before)]
 
 
 async def test_422_lists_each_invalid_field(node: ServiceProcess) -> None:
@@ -148,9 +146,8 @@ async def test_idempotency_key_replays_the_first_answer(node: ServiceProcess) ->
         assert again.headers["idempotent-replayed"] == "true"
         assert other.status_code == 422
         assert "Idempotency-Key" in other.json()["detail"]
-        await sub.wait_events(1)
-        await sub.quiet()
-        assert sub.ids == [first.json()["id"]]
+        mark = await settle(client, node, sub, regions=("asia-pacific",))
+        assert sub.ids == [first.json()["id"], mark]
 
 
 async def test_listing_applies_corrections_and_drops_retracted_and_expired(

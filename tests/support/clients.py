@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,12 +55,13 @@ class Received:
             await self.arrived.wait_for(lambda: len(self.of_kind(kind)) >= count)
         return self.of_kind(kind)[count - 1]
 
+    async def wait_id(self, event_id: str, within: float = 5) -> None:
+        """Wait until the event with this id arrived; fail the test if it does not."""
+        async with asyncio.timeout(within), self.arrived:
+            await self.arrived.wait_for(lambda: event_id in self.ids)
+
     def of_kind(self, kind: str) -> list[Any]:
         return [data for k, data in self.controls if k == kind]
-
-    async def quiet(self, seconds: float = 0.3) -> None:
-        """Let anything in flight arrive, so a test can assert that nothing more came."""
-        await asyncio.sleep(seconds)
 
 
 def _query(filters: dict[str, Any]) -> dict[str, Any]:
@@ -130,8 +132,8 @@ async def ws_subscriber(
     query = str(httpx.QueryParams(_query(filters)))
     async with websockets.connect(
         f"{node.ws_url}/v1/ws?{query}",
-        origin=origin,
-        open_timeout=5,  # type: ignore[arg-type]
+        origin=None if origin is None else websockets.Origin(origin),
+        open_timeout=5,
     ) as connection:
 
         async def read() -> None:
@@ -165,3 +167,23 @@ async def publish(
     assert response.status_code == 201, response.text
     event: dict[str, Any] = response.json()
     return event
+
+
+async def settle(
+    client: httpx.AsyncClient,
+    node: ServiceProcess,
+    *subscribers: Received,
+    regions: tuple[str, ...] = ("mena",),
+    within: float = 5,
+    **fields: Any,
+) -> str:
+    """Publish a sentinel alert every subscriber follows; return its id once each has it.
+
+    A node delivers events in id order, so an earlier event that was going to reach a
+    subscriber has arrived before the sentinel: "nothing else came" needs no sleep.
+    """
+    sentinel = await publish(client, node, f"sentinel {uuid.uuid4().hex[:8]}", regions, **fields)
+    for received in subscribers:
+        await received.wait_id(sentinel["id"], within)
+    sentinel_id: str = sentinel["id"]
+    return sentinel_id

@@ -106,7 +106,7 @@ def test_editor_tokens_plain_and_region_scoped() -> None:
     desk, wire = parse_editor_tokens(["desk:s3cret", "wire:other@europe+africa"])
     assert desk.regions is None
     assert desk.allows(["mena", "asia"])
-    assert wire.regions == {"europe", "africa"}
+    assert wire.regions == frozenset({"europe", "africa"})
     assert wire.allows(["europe"])
     assert not wire.allows(["europe", "mena"])
     assert "other" not in repr(wire)
