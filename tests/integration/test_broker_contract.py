@@ -163,6 +163,17 @@ async def test_history_after_an_id_is_exactly_the_events_after_it(broker: Broker
     assert [e.payload for e in history.events] == [e.payload for e in events]
 
 
+async def test_history_comes_in_pages_of_at_most_the_limit(broker: Broker) -> None:
+    start = await broker.position()
+    events = await publish_all(broker, 7)
+    pages, after = [], start
+    while page := (await broker.history(after, limit=3)).events:
+        assert len(page) <= 3
+        pages.append(ids(page))
+        after = page[-1].key
+    assert pages == [ids(events[0:3]), ids(events[3:6]), ids(events[6:7])]
+
+
 async def test_history_from_before_the_floor_or_from_the_future_is_a_reset(
     broker: Broker,
 ) -> None:
