@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import uvloop
 
-_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+# RFC 6455 section 1.3; the load generator checks every accept key against it.
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
     b"x-accel-buffering: no\r\n\r\nretry: 2000\n\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import uvloop
 # Every kind is an HTTP/1.1 upgrade or stream; the adapters differ only in framing and greeting.
 SSE, WS, SIO = "sse", "ws", "sio"
 _ZERO_MASK = b"\0\0\0\0"
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _SIO_PING = b"\x81\x012"
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -57,16 +59,28 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return bytes((0x80 | opcode, 0x80 | len(payload))) + _ZERO_MASK + payload
 
 
-def _request(spec: SubSpec) -> bytes:
+def _request(spec: SubSpec) -> tuple[bytes, bytes | None]:
+    """The request, and for WebSocket the `Sec-WebSocket-Accept` a correct server answers."""
     lines = [f"GET {spec.path} HTTP/1.1", f"Host: 127.0.0.1:{spec.port}"]
+    accept = None
     if spec.kind == SSE:
         lines.append("Accept: text/event-stream")
     else:
         key = base64.b64encode(os.urandom(16)).decode()
         lines += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}"]
         lines.append("Sec-WebSocket-Version: 13")
+        accept = base64.b64encode(hashlib.sha1(key.encode() + _WS_GUID).digest())
     lines += [f"{name}: {value}" for name, value in spec.headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(), accept
+
+
+def _accept_key(response: bytes) -> bytes | None:
+    """The `Sec-WebSocket-Accept` value of a response head (base64: compared exactly)."""
+    for line in response.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-accept":
+            return value.strip()
+    return None
 
 
 class Subscriber(asyncio.Protocol):
@@ -82,10 +96,12 @@ class Subscriber(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sio_connected = False
         self.error = ""
+        self.accept: bytes | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(_request(self.spec))
+        request, self.accept = _request(self.spec)
+        self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic_ns()
@@ -103,6 +119,11 @@ class Subscriber(asyncio.Protocol):
             self.sio_connected = True
             self.transport.write(client_frame(b"40"))
         if self.token in seen:
+            if self.accept is not None and _accept_key(seen) != self.accept:
+                self.error = "wrong or missing Sec-WebSocket-Accept"
+                self.ready.set_exception(ConnectionError(self.error))
+                self.transport.abort()
+                return
             self.t_ready = now
             self.ready.set_result(None)
 

@@ -193,6 +193,9 @@ def fanout(
     if not alerts:
         return result
     deliveries = [(seq, t) for r in results for seq, t in r.deliveries if seq >= warmup]
+    if not deliveries:
+        result.problems.append("nothing was delivered")
+        return result
     cpu = (done - start).cpu
     result.cpu_us = cpu / max(len(deliveries), 1) * 1e6
     if burst:

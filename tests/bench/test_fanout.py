@@ -17,3 +17,9 @@ def test_resuming_subscribers_get_exactly_the_missed_alerts() -> None:
     result = connect_rate(TARGETS["breaking-push"], 20, history=3)
     assert result.problems == []
     assert result.connects_per_s is not None
+
+
+def test_the_floor_answers_websocket_handshakes_a_checking_client_accepts() -> None:
+    """The load generator checks Sec-WebSocket-Accept, so a wrong floor key would fail here."""
+    result = fanout(TARGETS["floor"], 20, 2, warmup=0, transports=["ws"])
+    assert result.problems == []
