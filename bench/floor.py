@@ -97,7 +97,9 @@ class FloorProtocol(asyncio.Protocol):
         while (end := self.buf.find(b"\r\n\r\n")) >= 0:
             head = self.buf[:end].decode("latin-1").split("\r\n")
             method, target, _ = head[0].split(" ", 2)
-            headers = dict(line.lower().split(": ", 1) for line in head[1:] if ": " in line)
+            pairs = (line.split(": ", 1) for line in head[1:] if ": " in line)
+            # Names are case-insensitive; values are not (the WebSocket key is base64).
+            headers = {name.lower(): value for name, value in pairs}
             length = int(headers.get("content-length", "0"))
             if len(self.buf) < end + 4 + length:
                 return
