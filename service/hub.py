@@ -1,15 +1,21 @@
 """This node's subscribers, indexed by filter, and the fan-out hot path.
 
 Delivering an event costs one `transport.write()` of bytes encoded once per transport
-for each matching subscriber: no task, queue or coroutine wake-up per subscriber.
+for each matching subscriber: no task, queue or coroutine wake-up per subscriber, and no
+allocation proportional to the subscribers (each sits in exactly one index entry, so an
+event to several regions needs no union to deliver once).
 Backpressure policy: a subscriber whose transport buffer is over the bound when an
 event is due is disconnected (it resumes by event id); nothing waits for it.
+Loop policy: a fan-out that runs past `FANOUT_BUDGET_S` finishes in later loop ticks,
+events after it wait their turn (order is kept), so ingest and heartbeats stay responsive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -19,8 +25,15 @@ from service.filters import Filter
 from service.metrics import Metrics
 from service.models import SubscriberCensus
 
-BucketKey = tuple[str | None, str | None, str | None, int]
+RegionKey = str | frozenset[str] | None
+"""One region, a combination of several (a multi-region filter), or None for every region."""
+BucketKey = tuple[RegionKey, str | None, str | None, int]
 NO_POSITION: EventKey = (0, 0)
+FANOUT_BUDGET_S = 0.02
+# How many writes go between two looks at the clock during a fan-out.
+_CLOCK_EVERY = 128
+# Subscribers heartbeaten in one loop tick; a round of them spreads over the interval.
+_BEAT_SLICE = 500
 
 
 class Subscriber(Protocol):
@@ -45,22 +58,17 @@ class Subscriber(Protocol):
         """Close at once with a logged reason."""
 
 
-def bucket_keys(flt: Filter) -> list[BucketKey]:
-    """The index entries a subscriber is filed under: one per region it follows."""
-    regions: Iterable[str | None] = sorted(flt.regions) if flt.regions is not None else (None,)
-    return [(region, flt.language, flt.category, flt.min_priority) for region in regions]
-
-
-def _event_keys(event: Event) -> list[BucketKey]:
-    """Every index entry whose subscribers match the event."""
-    return list(
-        itertools.product(
-            (*event.regions, None),
-            (event.language, None),
-            (event.category, None) if event.category else (None,),
-            range(event.priority + 1),
-        )
+def bucket_key(flt: Filter) -> BucketKey:
+    """The one index entry a subscriber is filed under."""
+    regions = flt.regions
+    region: RegionKey = (
+        None if regions is None else next(iter(regions)) if len(regions) == 1 else regions
     )
+    return (region, flt.language, flt.category, flt.min_priority)
+
+
+# Work left of a fan-out that ran past its budget: (event, [(payload, subscribers)]).
+_Rest = tuple[Event, list[tuple[bytes, list[Subscriber]]]]
 
 
 class Hub:
@@ -81,24 +89,44 @@ class Hub:
         self._limit = buffer_bytes
         # Per index entry, one set of subscribers per codec slot.
         self._buckets: dict[BucketKey, list[set[Subscriber]]] = {}
+        # Multi-region combinations in the index, with how many entries use each.
+        self._combined: dict[frozenset[str], int] = {}
         self._live: set[Subscriber] = set()
         self._pending: dict[Subscriber, list[Event]] = {}
         self._recent: deque[Event] = deque(maxlen=replay_cache)
         self._recent_floor: EventKey = NO_POSITION
         self.position: EventKey = NO_POSITION
-        self._heartbeat: asyncio.TimerHandle | None = None
         self._advanced: asyncio.Event | None = None
+        # Census, kept as subscribers come and go so that a scrape costs O(regions).
+        self._by_transport = [0] * len(self._codecs)
+        self._by_region: dict[str, int] = {}
+        # A fan-out in progress: what is left of it, later events, who left meanwhile.
+        self._rest: _Rest | None = None
+        self._delivered = 0
+        self._backlog: deque[Event] = deque()
+        self._left: set[Subscriber] = set()
+        # Heartbeats: one timer, a round of subscribers spread over the interval.
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._round: list[Subscriber] = []
+        self._cursor = 0
+
+    # -- heartbeats ----------------------------------------------------------------------------
 
     def start(self, heartbeat_s: float) -> None:
-        """One heartbeat timer for the whole node."""
+        """One heartbeat timer for the whole node, each subscriber beaten once per interval."""
         loop = asyncio.get_running_loop()
 
         def beat() -> None:
+            if self._cursor >= len(self._round):
+                # Replaying subscribers too: a long replay must not look idle to a proxy.
+                self._round, self._cursor = [*self._live, *self._pending], 0
+            ticks = max(1, math.ceil(len(self._round) / _BEAT_SLICE))
             now = loop.time()
-            # Replaying subscribers too: a long replay must not look idle to a proxy.
-            for sub in [*self._live, *self._pending]:
-                sub.heartbeat(now)
-            self._heartbeat = loop.call_later(heartbeat_s, beat)
+            for sub in self._round[self._cursor : self._cursor + _BEAT_SLICE]:
+                if sub in self._live or sub in self._pending:
+                    sub.heartbeat(now)
+            self._cursor += _BEAT_SLICE
+            self._heartbeat = loop.call_later(heartbeat_s / ticks, beat)
 
         self._heartbeat = loop.call_later(heartbeat_s, beat)
 
@@ -114,6 +142,24 @@ class Hub:
 
     def dispatch(self, event: Event) -> None:
         """Deliver one event to every matching subscriber: the hot path."""
+        if self._rest is not None:
+            self._backlog.append(event)
+            return
+        self._fan_out(event)
+
+    def _fan_out(self, event: Event) -> None:
+        self._begin(event)
+        self._delivered = 0
+        started = time.perf_counter()
+        work: list[tuple[bytes, Iterable[Subscriber]]] = []
+        for codec in self._codecs:
+            sets = [g[codec.slot] for k in self._event_keys(event) if (g := self._buckets.get(k))]
+            if any(sets):
+                work.append((event.wire(codec), itertools.chain(*sets)))
+        self._write(event, work, started)
+
+    def _begin(self, event: Event) -> None:
+        """Everything an event changes for this node before its bytes go out."""
         self.position = event.key
         if self._advanced is not None:
             self._advanced.set()
@@ -125,40 +171,89 @@ class Hub:
         for sub, buffered in self._pending.items():
             if sub.filter.matches(event):
                 buffered.append(event)
-        groups = [g for k in _event_keys(event) if (g := self._buckets.get(k)) is not None]
+
+    def _write(
+        self, event: Event, work: list[tuple[bytes, Iterable[Subscriber]]], started: float
+    ) -> None:
+        """Write `work` until done, or until the budget is spent: then keep the rest for later."""
+        limit, left, slow = self._limit, self._left, []
         delivered = 0
-        slow: list[Subscriber] = []
-        limit = self._limit
-        for codec in self._codecs:
-            sets = [group[codec.slot] for group in groups if group[codec.slot]]
-            if not sets:
-                continue
-            payload = event.wire(codec)
-            # A subscriber following several of the event's regions sits in several sets.
-            targets: Iterable[Subscriber] = (
-                set().union(*sets)
-                if len(sets) > 1 and len(event.regions) > 1
-                else itertools.chain(*sets)
-            )
-            for sub in targets:
+        for index, (payload, targets) in enumerate(work):
+            subs = iter(targets)
+            for count, sub in enumerate(subs, 1):
+                if sub in left:
+                    continue
                 transport = sub.transport
                 if transport.get_write_buffer_size() > limit:
                     slow.append(sub)
                     continue
                 transport.write(payload)
                 delivered += 1
+                if count % _CLOCK_EVERY == 0 and time.perf_counter() - started > FANOUT_BUDGET_S:
+                    # Copy what is left now: the index may change before the next tick.
+                    rest = [(payload, list(subs))]
+                    rest += [(p, list(t)) for p, t in work[index + 1 :]]
+                    self._pause(event, rest, delivered, slow)
+                    return
+        self._delivered += delivered
+        self._drop_slow(slow)
+        self._metrics.delivered(event, self._delivered)
+        self._rest = None
+        self._left.clear()
+        self._next()
+
+    def _pause(
+        self,
+        event: Event,
+        rest: list[tuple[bytes, list[Subscriber]]],
+        delivered: int,
+        slow: list[Subscriber],
+    ) -> None:
+        self._delivered += delivered
+        self._drop_slow(slow)
+        self._rest = (event, rest)
+        asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        if self._rest is None:
+            return
+        event, rest = self._rest
+        self._write(event, list(rest), time.perf_counter())
+
+    def _next(self) -> None:
+        """Start the events that waited behind a long fan-out, in order."""
+        if self._backlog and self._rest is None:
+            self._fan_out(self._backlog.popleft())
+
+    def _drop_slow(self, slow: list[Subscriber]) -> None:
         for sub in slow:
             sub.drop(
                 f"unable to receive updates fast enough ({sub.transport.get_write_buffer_size()} bytes buffered)"
             )
             self._metrics.slow_disconnects.inc()
-        self._metrics.delivered(event, delivered)
+
+    def _event_keys(self, event: Event) -> list[BucketKey]:
+        """Every index entry whose subscribers match the event; no subscriber is in two."""
+        regions: list[RegionKey] = [*event.regions, None]
+        regions += [combo for combo in self._combined if not combo.isdisjoint(event.regions)]
+        return list(
+            itertools.product(
+                regions,
+                (event.language, None),
+                (event.category, None) if event.category else (None,),
+                range(event.priority + 1),
+            )
+        )
 
     def sync(self, position: EventKey, lost: bool) -> None:
         """Continue from the broker's position; if events were lost, every subscriber reloads."""
         self.position = self._recent_floor = position
         self._recent.clear()
         if lost:
+            # Whatever was still being fanned out predates the loss: the reset covers it.
+            self._rest = None
+            self._backlog.clear()
+            self._left.clear()
             for sub in [*self._live, *self._pending]:
                 sub.send_reset()
 
@@ -166,35 +261,67 @@ class Hub:
 
     def add(self, sub: Subscriber) -> None:
         """File a subscriber in the index: from now on it receives live events."""
-        slot = sub.codec.slot
-        for key in bucket_keys(sub.filter):
-            group = self._buckets.get(key)
-            if group is None:
-                group = self._buckets[key] = [set() for _ in self._codecs]
-            group[slot].add(sub)
+        if sub in self._live:
+            return
+        key = bucket_key(sub.filter)
+        group = self._buckets.get(key)
+        if group is None:
+            group = self._buckets[key] = [set() for _ in self._codecs]
+            if isinstance(key[0], frozenset):
+                self._combined[key[0]] = self._combined.get(key[0], 0) + 1
+        group[sub.codec.slot].add(sub)
         self._live.add(sub)
+        self._count(sub, 1)
 
     def remove(self, sub: Subscriber) -> None:
         """Forget a subscriber wherever it is; safe to call more than once."""
-        self._pending.pop(sub, None)
+        if self._rest is not None:
+            # A fan-out paused mid-way holds a copy of its targets: skip this one there.
+            self._left.add(sub)
+        if self._pending.pop(sub, None) is not None:
+            self._count(sub, -1)
         if sub not in self._live:
             return
         self._live.discard(sub)
-        slot = sub.codec.slot
-        for key in bucket_keys(sub.filter):
-            group = self._buckets.get(key)
-            if group is not None:
-                group[slot].discard(sub)
-                if not any(group):
-                    del self._buckets[key]
+        self._count(sub, -1)
+        key = bucket_key(sub.filter)
+        group = self._buckets.get(key)
+        if group is not None:
+            group[sub.codec.slot].discard(sub)
+            if not any(group):
+                del self._buckets[key]
+                if isinstance(key[0], frozenset):
+                    self._uncombine(key[0])
+
+    def _uncombine(self, combo: frozenset[str]) -> None:
+        remaining = self._combined[combo] - 1
+        if remaining:
+            self._combined[combo] = remaining
+        else:
+            del self._combined[combo]
 
     def hold(self, sub: Subscriber) -> None:
         """Buffer matching events for a subscriber while its replay is read."""
+        if sub not in self._pending:
+            self._count(sub, 1)
         self._pending[sub] = []
 
     def release(self, sub: Subscriber) -> list[Event] | None:
         """Stop buffering; the events dispatched since `hold`, or None if it went away."""
-        return self._pending.pop(sub, None)
+        buffered = self._pending.pop(sub, None)
+        if buffered is not None:
+            self._count(sub, -1)
+        return buffered
+
+    def _count(self, sub: Subscriber, change: int) -> None:
+        self._by_transport[sub.codec.slot] += change
+        regions = sub.filter.regions if sub.filter.regions is not None else ("*",)
+        for region in regions:
+            count = self._by_region.get(region, 0) + change
+            if count:
+                self._by_region[region] = count
+            else:
+                del self._by_region[region]
 
     async def reached(self, position: EventKey) -> None:
         """Wait until this node has dispatched up to `position`."""
@@ -217,12 +344,8 @@ class Hub:
 
     def census(self) -> SubscriberCensus:
         """Subscriber counts for the desk: total, per transport and per followed region."""
-        by_region: dict[str, int] = {}
-        by_transport = dict.fromkeys((codec.name for codec in self._codecs), 0)
-        for sub in itertools.chain(self._live, self._pending):
-            by_transport[sub.codec.name] += 1
-            for region in sorted(sub.filter.regions) if sub.filter.regions is not None else ("*",):
-                by_region[region] = by_region.get(region, 0) + 1
         return SubscriberCensus(
-            total=self.subscribers, by_transport=by_transport, by_region=by_region
+            total=self.subscribers,
+            by_transport={codec.name: self._by_transport[codec.slot] for codec in self._codecs},
+            by_region=dict(sorted(self._by_region.items())),
         )

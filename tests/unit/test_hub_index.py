@@ -119,3 +119,46 @@ def test_removed_subscribers_receive_nothing_and_empty_buckets_go() -> None:
     assert hub.census().total == 0
     # The index must not keep empty entries behind.
     assert hub._buckets == {}
+
+
+def _census_by_hand(subs: list[_Subscriber]) -> tuple[dict[str, int], dict[str, int]]:
+    by_transport = {codec.name: 0 for codec in CODECS}
+    by_region: dict[str, int] = {}
+    for sub in subs:
+        by_transport[sub.codec.name] += 1
+        for region in sub.filter.regions or ("*",):
+            by_region[region] = by_region.get(region, 0) + 1
+    return by_transport, by_region
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "remove", "hold", "release"]),
+            st.integers(0, 5),
+        ),
+        max_size=40,
+    ),
+    subscribed=st.lists(st.tuples(filters, st.sampled_from(CODECS)), min_size=6, max_size=6),
+)
+def test_the_census_kept_as_subscribers_come_and_go_equals_a_count_by_hand(
+    steps: list[tuple[str, int]], subscribed: list[tuple[Filter, Codec]]
+) -> None:
+    hub = Hub(Metrics(), CODECS, buffer_bytes=1 << 20, replay_cache=0)
+    subs = [_Subscriber(flt, codec) for flt, codec in subscribed]
+    for action, index in steps:
+        sub = subs[index]
+        # The gateway's own sequences: hold then release then add, or add; remove any time.
+        if action == "add" and not hub.replaying(sub):
+            hub.add(sub)
+        elif action == "remove":
+            hub.remove(sub)
+        elif action == "hold" and not hub.replaying(sub) and sub not in hub._live:
+            hub.hold(sub)
+        elif action == "release":
+            hub.release(sub)
+    members = [s for s in subs if s in hub._live or hub.replaying(s)]
+    census = hub.census()
+    assert census.total == len(members)
+    assert (census.by_transport, census.by_region) == _census_by_hand(members)
