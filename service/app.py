@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service import openapi
+from service.auth import Editors
 from service.broker import make_broker
 from service.config import Settings
 from service.hub import Hub
@@ -90,13 +91,14 @@ def create_app(settings: Settings) -> Starlette:
     )
     gateway = Gateway(settings, hub, broker)
     metrics.watch(hub.census)
-    routes: list[BaseRoute] = [*Ingest(settings, broker, metrics).routes()]
+    editors = Editors(settings)
+    routes: list[BaseRoute] = [*Ingest(settings, broker, metrics, editors).routes()]
 
     @cache
     def schema() -> dict[str, Any]:
         return openapi.build(_documented(routes), version("breaking-push"))
 
-    routes += Ops(settings, broker, hub, metrics, schema).routes()
+    routes += Ops(settings, broker, hub, metrics, schema, editors).routes()
     # Reached only under a plain ASGI server; `serve` answers these below ASGI.
     routes += [Route(SSE_PATH, _takeover_only), Route(WS_PATH, _takeover_only)]
     routes += page_routes()
