@@ -23,6 +23,7 @@ from service.broker import make_broker
 from service.config import Settings
 from service.hub import Hub
 from service.ingest import Ingest
+from service.meta import meta_routes
 from service.metrics import Metrics
 from service.models import SubscribeQuery
 from service.ops import Ops
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         return openapi.build(_documented(routes), version("breaking-push"))
 
     routes += Ops(settings, broker, hub, metrics, schema, editors).routes()
+    routes += meta_routes(settings)
     # Reached only under a plain ASGI server; `serve` answers these below ASGI.
     routes += [Route(SSE_PATH, _takeover_only), Route(WS_PATH, _takeover_only)]
     routes += page_routes()
