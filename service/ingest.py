@@ -36,6 +36,7 @@ from service.models import (
     AlertQuery,
     CorrectionIn,
     EventPayload,
+    ListedAlert,
     RetractionIn,
 )
 from service.openapi import Operation, operation
@@ -159,12 +160,12 @@ class Ingest:
             alerts = await self._broker.live_alerts()
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
-        payloads = [a.payload() for a in alerts if flt.matches(a.event)][:limit]
+        payloads = [_listed(a) for a in alerts if flt.matches(a.event)][:limit]
         return json_response({"alerts": payloads}, headers={"cache-control": "no-cache"})
 
-    @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
+    @operation(Operation("One live alert", 200, ListedAlert, errors=(404, 503), tags=("listing",)))
     async def show(self, request: Request) -> Response:
-        return json_response((await self._find(request.path_params["alert_id"])).payload())
+        return json_response(_listed(await self._find(request.path_params["alert_id"])))
 
     async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
         raw = await self._read(request)
@@ -250,6 +251,15 @@ class Ingest:
                 "%s %s by %s to %s", event.type, event.id, editor.name, ",".join(event.regions)
             )
         return json_response(event.payload, status, headers)
+
+
+def _listed(alert: LiveAlert) -> dict[str, Any]:
+    """A live alert as listed: a corrected one says so and keeps the headline it first ran with."""
+    payload = alert.payload()
+    original = alert.event.payload.get("headline")
+    if original != alert.headline:
+        payload |= {"corrected": True, "original_headline": original}
+    return payload
 
 
 def _routing(payload: dict[str, Any]) -> dict[str, Any]:
