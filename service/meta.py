@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,7 +61,7 @@ class LanguageInfo(BaseModel):
     """An edition's language: `dir` is how its text runs."""
 
     code: str
-    dir: str
+    dir: Literal["ltr", "rtl"]
     name: str
 
 
