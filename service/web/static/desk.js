@@ -334,9 +334,11 @@ form.addEventListener("submit", async (event) => {
 const liveBody = byId("live-alerts");
 /** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, history: HTMLElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
 const rows = new Map();
-// Each alert as last seen live, so a retraction can say what it withdrew.
+// Each alert as last seen live, so a retraction can say what it withdrew (the newest kept).
 /** @type {Map<string, BreakingEvent>} */
 const lastSeen = new Map();
+const LAST_SEEN_KEPT = 1000;
+const RETRACTED_SHOWN = 100;
 
 /** @param {BreakingEvent} alert */
 function makeRow(alert) {
@@ -415,7 +417,9 @@ function renderLive() {
       entry = makeRow(alert);
       rows.set(alert.alert_id, entry);
     }
+    lastSeen.delete(alert.alert_id);
     lastSeen.set(alert.alert_id, alert);
+    if (lastSeen.size > LAST_SEEN_KEPT) lastSeen.delete(lastSeen.keys().next().value ?? "");
     entry.text.textContent = alert.headline ?? "";
     entry.text.dir = textDirection(alert.language);
     entry.text.lang = alert.language;
@@ -469,6 +473,7 @@ function showRetracted(retraction) {
   when.append(el("time", { datetime: retraction.published_at }, `Retracted at ${clock(retraction.published_at)}`));
   item.append(text, reason, when);
   retractedList.prepend(item);
+  while (retractedList.children.length > RETRACTED_SHOWN) retractedList.lastElementChild?.remove();
   byId("retracted-empty").hidden = true;
   if (noticeFor === retraction.alert_id) {
     noticeFor = null;
