@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from breaking_client.cli import register as register_client
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.config import Settings, describe_errors
 
@@ -29,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     try:
         settings = Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         problems = "\n".join(f"  {line}" for line in describe_errors(exc))
         print(f"breaking-push: bad configuration:\n{problems}", file=sys.stderr)
         return 2

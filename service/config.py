@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "BREAKING_"
 # Shorter tokens can be guessed by a patient attacker: refused at start and on every re-read.
@@ -169,8 +170,13 @@ class Settings(BaseSettings):
         return self
 
 
-def describe_errors(error: ValidationError) -> list[str]:
+def describe_errors(error: ValidationError | SettingsError) -> list[str]:
     """One line per bad setting, named by its variable and saying what is allowed."""
+    if isinstance(error, SettingsError):
+        # Raised before validation, for a variable that must hold JSON and does not.
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{field[1].upper()}" if field else "a BREAKING_ variable"
+        return [f"{name}: must be JSON ({error.__cause__ or error})"]
     lines = []
     for item in error.errors(include_url=False):
         loc = item["loc"]

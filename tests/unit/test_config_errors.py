@@ -43,6 +43,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "editor JWTs need BREAKING_EDITOR_JWT_ISSUER and BREAKING_EDITOR_JWT_AUDIENCE",
         ),
         (
+            {"BREAKING_REGION_NAMES": "{north: North}"},
+            "BREAKING_REGION_NAMES: must be JSON (Expecting property name",
+        ),
+        (
             {"BREAKING_EDITOR_TOKENS_FILE": "/nonexistent/editors.txt"},
             "BREAKING_EDITOR_TOKENS_FILE cannot be read",
         ),
