@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 from breaking_client import BreakingClient, Event, LiveAlerts
+from breaking_client.cli import format_event
 
 from tests.support.processes import ServiceProcess
 
@@ -80,3 +81,30 @@ def test_cli_alerts_marks_a_corrected_alert(client_memory_node: ServiceProcess) 
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if tag in line)
     assert line.endswith(f"{tag} better words  [updated; first: {tag} first words]")
+
+
+def test_listen_lines_say_what_a_correction_replaced_and_a_retraction_withdrew() -> None:
+    alert = Event.model_validate(
+        {
+            "id": "5-0", "type": "alert", "alert_id": "5-0", "headline": "Tokio quake",
+            "regions": ["asia"], "language": "en", "priority": "breaking",
+            "published_at": "2026-11-24T15:00:00.000Z", "expires_at": "2026-11-24T21:00:00.000Z",
+        }
+    )  # fmt: skip
+    correction = alert.model_copy(update={"id": "6-0", "type": "correction", "headline": "Tokyo"})
+    retraction = alert.model_copy(
+        update={"id": "7-0", "type": "retraction", "headline": None, "reason": "Wrong city"}
+    )
+    board = LiveAlerts([alert])
+    before = board.get("5-0")
+    board.apply(correction)
+    assert format_event(correction, before).endswith("5-0  Tokyo  [was: Tokio quake]")
+    corrected = board.get("5-0")
+    assert corrected is not None
+    assert format_event(corrected).endswith("Tokyo  [updated; first: Tokio quake]")
+    board.apply(retraction)
+    line = format_event(retraction, corrected)
+    assert line.endswith("5-0  reason: Wrong city  [withdrawn: Tokyo]")
+    assert format_event(retraction).endswith("5-0  reason: Wrong city")
+    assert board.get("5-0") is None
+    assert board.retracted[0].reason == "Wrong city"
