@@ -21,9 +21,17 @@ run: install
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
-# Debian's chromium for the browser tests (Playwright's own download cannot work here).
-browser-deps:
+# Debian's chromium for the browser tests (Playwright's own download cannot work here),
+# and axe-core, the accessibility checker they inject, into the gitignored node_modules/.
+AXE_CORE_VERSION := 4.11.0
+AXE := node_modules/axe-core/axe.min.js
+
+browser-deps: $(AXE)
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+$(AXE):
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix . axe-core@$(AXE_CORE_VERSION)
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,9 +18,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service import openapi
+from service.auth import Editors
 from service.config import Settings
 from service.ingest import Ingest
 from service.listing import Listing
+from service.meta import meta_routes
 from service.models import SubscribeQuery
 from service.node import Node
 from service.ops import Ops
@@ -83,8 +85,9 @@ def _documented(routes: list[BaseRoute]) -> Iterator[tuple[str, str, openapi.Ope
 def create_app(settings: Settings) -> Starlette:
     """Build the node and its routes (`app.state.node`): nothing connects until the lifespan."""
     node = Node(settings)
+    editors = Editors(settings)
     routes: list[BaseRoute] = [
-        *Ingest(settings, node.broker, node.metrics).routes(),
+        *Ingest(settings, node.broker, node.metrics, editors).routes(),
         *Listing(settings, node.broker, node.view).routes(),
     ]
 
@@ -92,7 +95,8 @@ def create_app(settings: Settings) -> Starlette:
     def schema() -> dict[str, Any]:
         return openapi.build(_documented(routes), version("breaking-push"))
 
-    routes += Ops(settings, node.broker, node.hub, node.metrics, schema).routes()
+    routes += Ops(settings, node.broker, node.hub, node.metrics, schema, editors).routes()
+    routes += meta_routes(settings)
     routes += [Route(SSE_PATH, _takeover_only), Route(WS_PATH, _takeover_only)]
     routes += page_routes()
 

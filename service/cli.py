@@ -10,20 +10,29 @@ from collections.abc import Sequence
 
 from breaking_client.cli import register as register_client
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from service.config import Settings
+from service.config import Settings, describe_errors
+
+# Any of these means the operator chose how editors sign in: no development token then.
+_SIGN_IN_VARIABLES = ("EDITOR_TOKENS", "EDITOR_TOKENS_FILE", "EDITOR_JWKS_URL", "EDITOR_JWT_SECRET")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if not os.environ.get("BREAKING_EDITOR_TOKENS"):
+    if not any(os.environ.get(f"BREAKING_{name}") for name in _SIGN_IN_VARIABLES):
+        dev_token = f"dev-{secrets.token_urlsafe(16)}"
         # Set in the environment so every worker process accepts the same token.
-        os.environ["BREAKING_EDITOR_TOKENS"] = f"desk:dev-{secrets.token_urlsafe(12)}"
-        dev_token = os.environ["BREAKING_EDITOR_TOKENS"].split(":", 1)[1]
-        print(f"No BREAKING_EDITOR_TOKENS set: development editor token is {dev_token}", flush=True)
+        os.environ["BREAKING_EDITOR_TOKENS"] = f"desk:{dev_token}"
+        print(
+            "No editor sign-in configured: a development token for editor 'desk' "
+            f"(the desk's sign-in and `Authorization: Bearer`):\nexport TOKEN={dev_token}",
+            flush=True,
+        )
     try:
         settings = Settings()
-    except ValidationError as exc:
-        print(f"breaking-push: bad configuration:\n{exc}", file=sys.stderr)
+    except (ValidationError, SettingsError) as exc:
+        problems = "\n".join(f"  {line}" for line in describe_errors(exc))
+        print(f"breaking-push: bad configuration:\n{problems}", file=sys.stderr)
         return 2
     if args.workers > 1 and not settings.redis_url:
         print(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "BREAKING_"
+# Shorter tokens can be guessed by a patient attacker: refused at start and on every re-read.
+MIN_TOKEN_LENGTH = 16
+# PyJWT warns below 32 bytes for HS256 (RFC 7518 section 3.2 wants the hash's size).
+MIN_JWT_SECRET_LENGTH = 32
 
 DEFAULT_REGIONS = (
     "africa",
@@ -39,7 +48,7 @@ def _split(value: object) -> object:
 
 
 def parse_editor_tokens(items: list[str]) -> list[EditorToken]:
-    """Parse `name:token` or `name:token@region+region` items."""
+    """Parse `name:token` or `name:token@region+region` items; the token is never echoed."""
     tokens = []
     for item in items:
         name, sep, rest = item.partition(":")
@@ -48,18 +57,57 @@ def parse_editor_tokens(items: list[str]) -> list[EditorToken]:
             raise ValueError(
                 "each editor token must look like name:token or name:token@region+region"
             )
+        if len(secret) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"the token of editor {name!r} is shorter than {MIN_TOKEN_LENGTH} characters"
+            )
         regions = frozenset(r for r in scope.split("+") if r) if scope else None
         tokens.append(EditorToken(name=name, token=SecretStr(secret), regions=regions))
+    return tokens
+
+
+def check_token_set(tokens: list[EditorToken], regions: list[str]) -> None:
+    """Refuse a token set whose tokens repeat or whose scopes name regions this node lacks."""
+    secrets = [t.token.get_secret_value() for t in tokens]
+    if len(set(secrets)) != len(secrets):
+        raise ValueError("two editors share one token")
+    for token in tokens:
+        unknown = sorted((token.regions or frozenset()) - set(regions))
+        if unknown:
+            raise ValueError(
+                f"editor {token.name!r} is scoped to unknown region(s) {', '.join(unknown)}; "
+                f"known (BREAKING_REGIONS): {', '.join(regions)}"
+            )
+
+
+def read_token_file(path: Path, regions: list[str]) -> list[EditorToken]:
+    """The tokens of a `BREAKING_EDITOR_TOKENS_FILE`: one `name:token[@regions]` a line, # comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    items = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    tokens = parse_editor_tokens(items)
+    check_token_set(tokens, regions)
     return tokens
 
 
 class Settings(BaseSettings):
     """Everything an operator can set; docs/CONFIGURATION.md lists each variable."""
 
-    model_config = SettingsConfigDict(env_prefix="BREAKING_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     redis_url: str | None = Field(None, description="Redis URL; absent = embedded memory broker")
     editor_tokens: Annotated[list[EditorToken], NoDecode] = Field(default_factory=list)
+    editor_tokens_file: Path | None = Field(
+        None, description="one name:token[@regions] a line, re-read when it changes"
+    )
+    editor_jwks_url: str | None = Field(
+        None, pattern=r"^https?://", description="the identity provider's JWKS (RS256/ES256)"
+    )
+    editor_jwt_secret: SecretStr | None = Field(None, description="shared HS256 secret")
+    editor_jwt_issuer: str | None = Field(None, description="required `iss` of editor JWTs")
+    editor_jwt_audience: str | None = Field(None, description="required `aud` of editor JWTs")
+    region_names: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description='JSON: {"slug": {"en": "…", "ar": "…", "es": "…"}}'
+    )
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_REGIONS))
     history_size: int = Field(10_000, ge=10, description="events kept for resume")
@@ -90,10 +138,77 @@ class Settings(BaseSettings):
             return parse_editor_tokens(items)
         return items
 
-    @field_validator("editor_tokens")
+    @field_validator("editor_jwt_secret")
     @classmethod
-    def _unique_tokens(cls, value: list[EditorToken]) -> list[EditorToken]:
-        secrets = [t.token.get_secret_value() for t in value]
-        if len(set(secrets)) != len(secrets):
-            raise ValueError("two editors share one token")
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_JWT_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_JWT_SECRET_LENGTH} characters")
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Checks across variables: each message names the variables to change."""
+        if self.default_ttl_seconds > self.max_ttl_seconds:
+            raise ValueError(
+                f"BREAKING_DEFAULT_TTL_SECONDS ({self.default_ttl_seconds}) is above "
+                f"BREAKING_MAX_TTL_SECONDS ({self.max_ttl_seconds})"
+            )
+        check_token_set(self.editor_tokens, self.regions)
+        if self.editor_tokens_file is not None:
+            try:
+                read_token_file(self.editor_tokens_file, self.regions)
+            except OSError as exc:
+                raise ValueError(f"BREAKING_EDITOR_TOKENS_FILE cannot be read: {exc}") from None
+            except ValueError as exc:
+                raise ValueError(f"BREAKING_EDITOR_TOKENS_FILE: {exc}") from None
+        uses_jwt = self.editor_jwks_url is not None or self.editor_jwt_secret is not None
+        if uses_jwt and not (self.editor_jwt_issuer and self.editor_jwt_audience):
+            raise ValueError(
+                "editor JWTs need BREAKING_EDITOR_JWT_ISSUER and BREAKING_EDITOR_JWT_AUDIENCE, "
+                "so a token minted for another service is refused"
+            )
+        return self
+
+
+def describe_errors(error: ValidationError | SettingsError) -> list[str]:
+    """One line per bad setting, named by its variable and saying what is allowed."""
+    if isinstance(error, SettingsError):
+        # Raised before validation, for a variable that must hold JSON and does not.
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{field[1].upper()}" if field else "a BREAKING_ variable"
+        return [f"{name}: must be JSON ({error.__cause__ or error})"]
+    lines = []
+    for item in error.errors(include_url=False):
+        loc = item["loc"]
+        variable = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else None
+        message = _plain(item)
+        if variable is None:
+            lines.append(message)
+        else:
+            lines.append(f"{variable}={_shown(variable, item.get('input'))}: {message}")
+    return lines
+
+
+def _shown(variable: str, value: Any) -> str:
+    if any(word in variable for word in ("TOKEN", "SECRET")) or not isinstance(value, str | int):
+        return "…"
+    # As the operator would write it in a shell.
+    return shlex.quote(value) if isinstance(value, str) else str(value)
+
+
+def _plain(item: Any) -> str:
+    """Pydantic's message, reworded for an operator where the wording is technical."""
+    ctx = item.get("ctx") or {}
+    kind = item["type"]
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return f"must be {'at least' if kind.endswith('equal') else 'above'} {bound}"
+    if kind in ("int_parsing", "int_from_float"):
+        return "must be a whole number"
+    if kind == "float_parsing":
+        return "must be a number"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return "must be an http:// or https:// URL"
+    return str(item["msg"]).removeprefix("Value error, ")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.auth import authenticate, authorize
+from service.auth import Editor, Editors, authorize
 from service.broker.base import (
     Broker,
     BrokerUnavailable,
@@ -26,7 +26,7 @@ from service.broker.base import (
     RateLimited,
     UnknownAlert,
 )
-from service.config import EditorToken, Settings
+from service.config import Settings
 from service.events import stored_body
 from service.metrics import Metrics
 from service.models import (
@@ -50,8 +50,11 @@ M = TypeVar("M", bound=BaseModel)
 class Ingest:
     """Publishing routes; every failure is a problem+json answer and publishes nothing."""
 
-    def __init__(self, settings: Settings, broker: Broker, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, broker: Broker, metrics: Metrics, editors: Editors
+    ) -> None:
         self._settings = settings
+        self._editors = editors
         self._broker = broker
         self._metrics = metrics
 
@@ -74,7 +77,7 @@ class Ingest:
         )
     )
     async def create(self, request: Request) -> Response:
-        editor = authenticate(request, self._settings.editor_tokens)
+        editor = await self._editors.authenticate(request)
         alert = await self._body(request, AlertIn, required=True)
         authorize(editor, alert.regions)
         ttl = alert.ttl_seconds or self._settings.default_ttl_seconds
@@ -120,7 +123,7 @@ class Ingest:
         status: int,
     ) -> Response:
         """Publish a correction or retraction to exactly the subscribers the alert reached."""
-        editor = authenticate(request, self._settings.editor_tokens)
+        editor = await self._editors.authenticate(request)
         change = await self._body(request, model, required=model is CorrectionIn)
         alert = (await self._find(request.path_params["alert_id"])).event
         authorize(editor, alert.regions)
@@ -184,7 +187,7 @@ class Ingest:
     async def _publish(
         self,
         request: Request,
-        editor: EditorToken,
+        editor: Editor,
         draft: Draft,
         body: BaseModel,
         status: int = 201,
@@ -225,7 +228,7 @@ def _routing(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: payload.get(k) for k in ("regions", "language", "category", "priority")}
 
 
-def _idempotency(request: Request, editor: EditorToken, body: BaseModel) -> IdempotencyKey | None:
+def _idempotency(request: Request, editor: Editor, body: BaseModel) -> IdempotencyKey | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from service.broker.base import Broker, BrokerUnavailable, LiveAlert
 from service.config import Settings
 from service.events import Event
 from service.filters import Filter, parse_query
-from service.models import AlertList, AlertQuery, EventPayload
+from service.models import AlertList, AlertQuery, ListedAlert
 from service.openapi import Operation, operation
 from service.problems import Problem
 from service.responses import json_response
@@ -125,7 +125,7 @@ class LiveView:
         if cached is not None and cached.version == self._version and now < cached.valid_until_ms:
             return cached
         listed = _newest_first(self._alerts, flt, limit, now)
-        body = orjson.dumps({"alerts": [alert.payload() for alert in listed]})
+        body = orjson.dumps({"alerts": [listed_form(alert) for alert in listed]})
         answer = _Answer(
             self._version,
             min((alert.event.expires_ms for alert in listed), default=float("inf")),
@@ -136,6 +136,15 @@ class LiveView:
             self._answers.clear()
         self._answers[(flt, limit)] = answer
         return answer
+
+
+def listed_form(alert: LiveAlert) -> dict[str, Any]:
+    """A live alert as listed: a corrected one says so and keeps the headline it first ran with."""
+    payload = alert.payload()
+    original = alert.event.payload.get("headline")
+    if original != alert.headline:
+        payload |= {"corrected": True, "original_headline": original}
+    return payload
 
 
 def _newest_first(
@@ -185,7 +194,7 @@ class Listing:
         if not self._view.loaded:
             self._view.reload()
             alerts = await self._from_broker(self._broker.live_alerts())
-            payloads = [a.payload() for a in alerts if flt.matches(a.event)][: query.limit]
+            payloads = [listed_form(a) for a in alerts if flt.matches(a.event)][: query.limit]
             return json_response({"alerts": payloads}, headers={"cache-control": _CACHE_CONTROL})
         answer = self._view.answer(flt, query.limit)
         headers = {"cache-control": _CACHE_CONTROL, "etag": answer.etag}
@@ -193,7 +202,7 @@ class Listing:
             return Response(status_code=304, headers=headers)
         return Response(answer.body, 200, headers, media_type="application/json")
 
-    @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
+    @operation(Operation("One live alert", 200, ListedAlert, errors=(404, 503), tags=("listing",)))
     async def show(self, request: Request) -> Response:
         alert_id = request.path_params["alert_id"]
         if self._view.loaded:
@@ -202,7 +211,7 @@ class Listing:
             alert = await self._from_broker(self._broker.alert(alert_id))
         if alert is None:
             raise Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
-        return json_response(alert.payload())
+        return json_response(listed_form(alert))
 
     @staticmethod
     async def _from_broker(read: Awaitable[T]) -> T:

@@ -126,10 +126,17 @@ class EventPayload(BaseModel):
     expires_at: str
 
 
+class ListedAlert(EventPayload):
+    """A live alert with its corrections applied; a corrected one keeps its first headline."""
+
+    corrected: bool = False
+    original_headline: str | None = None
+
+
 class AlertList(BaseModel):
     """The live alerts, newest first, for a ticker's first paint."""
 
-    alerts: list[EventPayload]
+    alerts: list[ListedAlert]
 
 
 class FieldError(BaseModel):

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from service.auth import authenticate
+from service.auth import Editors
 from service.broker.base import Broker
 from service.config import Settings
 from service.hub import Hub
@@ -31,8 +31,10 @@ class Ops:
         hub: Hub,
         metrics: Metrics,
         schema: Callable[[], dict[str, Any]],
+        editors: Editors,
     ) -> None:
         self._settings = settings
+        self._editors = editors
         self._broker = broker
         self._hub = hub
         self._metrics = metrics
@@ -72,7 +74,7 @@ class Ops:
         )
     )
     async def stats(self, request: Request) -> Response:
-        authenticate(request, self._settings.editor_tokens)
+        await self._editors.authenticate(request)
         return json_response(Stats(subscribers=self._hub.census()).model_dump())
 
     @operation(Operation("This schema", tags=("ops",)))

@@ -19,6 +19,8 @@
  * @property {string} [url]
  * @property {string} published_at   ISO 8601 UTC.
  * @property {string} expires_at     ISO 8601 UTC.
+ * @property {boolean} [corrected]   Live alerts only: a correction changed the headline.
+ * @property {string} [original_headline]  Live alerts only: what a corrected alert first said.
  *
  * @typedef {object} Filter  What to follow; absent fields mean "any".
  * @property {string[]} [region]     Any of these regions.
@@ -27,6 +29,13 @@
  * @property {Priority} [priority]   Minimum priority.
  *
  * @typedef {"idle" | "connecting" | "live" | "reconnecting" | "stopped"} Status
+ * @typedef {"origin-not-allowed" | null} Cause  Why the client cannot connect, when it can tell.
+ *
+ * @typedef {object} Meta  `GET /v1/meta`: the service's vocabulary.
+ * @property {{slug: string, names: Record<string, string>}[]} regions
+ * @property {{code: string, dir: "ltr" | "rtl", name: string}[]} languages
+ * @property {{slug: string, names: Record<string, string>}[]} categories
+ * @property {{slug: string, names: Record<string, string>}[]} priorities
  * @typedef {"auto" | "ws" | "sse"} TransportChoice
  * @typedef {"initial" | "server" | "filter" | "resync"} SnapshotReason
  *   Why a `reset` came: first paint, the server lost our place, a new filter,
@@ -47,6 +56,30 @@ const PRIORITY_RANK = { update: 0, breaking: 1, flash: 2 };
 const SEEN_IDS_KEPT = 2048;
 // Live alerts kept in memory; the oldest go first beyond this.
 const LIVE_ALERTS_KEPT = 500;
+
+/** @type {Map<string, Promise<Meta>>} */
+const metaByServer = new Map();
+
+/**
+ * The service's vocabulary (regions with names, languages with direction, categories,
+ * priorities), fetched once per server and shared by every caller on the page.
+ * @param {string} [server]  Default: the page's origin.
+ * @returns {Promise<Meta>}
+ */
+export function fetchMeta(server = globalThis.location?.origin ?? "") {
+  const base = server.replace(/\/+$/, "");
+  let meta = metaByServer.get(base);
+  if (!meta) {
+    meta = fetch(`${base}/v1/meta`, { headers: { Accept: "application/json" } }).then((response) => {
+      if (!response.ok) throw new Error(`GET /v1/meta answered ${response.status}`);
+      return response.json();
+    });
+    // A failed fetch is not cached: the next caller tries again.
+    meta.catch(() => metaByServer.delete(base));
+    metaByServer.set(base, meta);
+  }
+  return meta;
+}
 
 /**
  * Compare two event ids as (milliseconds, sequence) pairs, never as strings.
@@ -101,7 +134,9 @@ export function normaliseFilter(filter) {
  * - `reset`: detail `{alerts, reason}`; replace everything shown with `alerts`
  *   (live alerts, newest first). Fired for first paint, after the server's
  *   `reset` (history lost) and after `setFilter()`.
- * - `status`: detail `{status, transport, attempt, delayMs}`.
+ * - `status`: detail `{status, transport, attempt, delayMs, cause}`; `cause` is
+ *   "origin-not-allowed" when the node refuses this page's origin (also logged once
+ *   to the console), else null.
  * - `error`: detail is a problem+json object (e.g. a rejected filter).
  */
 export class BreakingClient extends EventTarget {
@@ -133,6 +168,9 @@ export class BreakingClient extends EventTarget {
   /** @type {SnapshotReason} */ #snapshotReason = "initial";
   #wsBlocked = false;
   #fallingBack = false;
+  /** @type {Cause} */ #cause = null;
+  #diagnosing = false;
+  #explained = false;
   /** @type {Filter | null} */ #pendingFilter = null;
   /** @type {Filter | null} */ #previousFilter = null;
   #onOnline = () => {
@@ -159,6 +197,11 @@ export class BreakingClient extends EventTarget {
   /** @returns {"ws" | "sse" | null} The transport of the current connection. */
   get transport() {
     return this.#transport;
+  }
+
+  /** @returns {Cause} Why the client cannot connect, when it can tell. */
+  get cause() {
+    return this.#cause;
   }
 
   /** @returns {string | null} The id of the last event received (where a reconnect resumes). */
@@ -308,6 +351,7 @@ export class BreakingClient extends EventTarget {
     if (generation !== this.#generation) return;
     this.#attempt = 0;
     this.#fallingBack = false;
+    this.#cause = null;
     if (this.#transport === "sse" && this.#choice === "auto" && !this.#wsBlocked) {
       // WebSocket failed but the server answers: something in between blocks it.
       this.#wsBlocked = true;
@@ -401,7 +445,8 @@ export class BreakingClient extends EventTarget {
       this.#live.set(event.alert_id, event);
       if (this.#live.size > LIVE_ALERTS_KEPT) this.#live.delete(this.alerts.at(-1)?.alert_id ?? "");
     } else if (event.type === "correction" && alert) {
-      this.#live.set(event.alert_id, { ...alert, headline: event.headline });
+      const first = alert.original_headline ?? alert.headline;
+      this.#live.set(event.alert_id, { ...alert, headline: event.headline, corrected: true, original_headline: first });
     } else if (event.type === "retraction") {
       this.#live.delete(event.alert_id);
     }
@@ -456,6 +501,34 @@ export class BreakingClient extends EventTarget {
     this.#attempt++;
     this.#setStatus("reconnecting", delayMs);
     this.#retryTimer = setTimeout(() => this.#connect(), delayMs);
+    if (!wasReady) void this.#diagnose();
+  }
+
+  /**
+   * Neither transport opened. A browser hides why (a refused WebSocket handshake and an
+   * EventSource without CORS look like a network error), so ask: if the public `/v1/meta`
+   * answers this page but the CORS-guarded listing does not, the node refuses this origin.
+   */
+  async #diagnose() {
+    if (this.#diagnosing || this.#cause) return;
+    this.#diagnosing = true;
+    try {
+      const listed = await fetch(`${this.#server}/v1/alerts?limit=1`).then(() => true, () => false);
+      if (listed) return;
+      const reachable = await fetch(`${this.#server}/v1/meta`).then((response) => response.ok, () => false);
+      if (!reachable || this.#status === "live" || this.#status === "stopped") return;
+      this.#cause = "origin-not-allowed";
+      if (!this.#explained) {
+        this.#explained = true;
+        console.error(
+          `breaking-push: ${this.#server} refuses this page's origin (${globalThis.location?.origin}). ` +
+            "Add it to BREAKING_ALLOWED_ORIGINS on the node; until then this client keeps retrying.",
+        );
+      }
+      this.#setStatus(this.#status);
+    } finally {
+      this.#diagnosing = false;
+    }
   }
 
   #reconnectNow() {
@@ -511,7 +584,7 @@ export class BreakingClient extends EventTarget {
    */
   #setStatus(status, delayMs) {
     this.#status = status;
-    this.#emit("status", { status, transport: this.#transport, attempt: this.#attempt, delayMs });
+    this.#emit("status", { status, transport: this.#transport, attempt: this.#attempt, delayMs, cause: this.#cause });
   }
 
   /**

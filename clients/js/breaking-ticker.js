@@ -2,7 +2,7 @@
 // Embed: <script type="module" src="https://push.example/static/breaking-ticker.js"></script>
 //        <breaking-ticker region="mena,palestine" language="ar"></breaking-ticker>
 
-import { BreakingClient, compareIds, matches, normaliseFilter } from "./breaking-client.js";
+import { BreakingClient, compareIds, fetchMeta, matches, normaliseFilter } from "./breaking-client.js";
 
 /** @typedef {import("./breaking-client.js").BreakingEvent} BreakingEvent */
 /** @typedef {import("./breaking-client.js").Filter} Filter */
@@ -18,6 +18,8 @@ const TEXT = {
     pause: "Pause",
     play: "Play",
     corrected: "Corrected",
+    updated: "Updated",
+    refused: "Not allowed on this site",
   },
   ar: {
     label: "عاجل",
@@ -29,6 +31,8 @@ const TEXT = {
     pause: "إيقاف مؤقت",
     play: "تشغيل",
     corrected: "تصحيح",
+    updated: "محدّث",
+    refused: "غير مسموح على هذا الموقع",
   },
   es: {
     label: "Última hora",
@@ -40,10 +44,13 @@ const TEXT = {
     pause: "Pausar",
     play: "Reanudar",
     corrected: "Corrección",
+    updated: "Actualizado",
+    refused: "No permitido en este sitio",
   },
 };
 /** @typedef {keyof typeof TEXT} Language */
 
+// Until the node's /v1/meta says otherwise (it names each language's direction).
 const RTL_LANGUAGES = new Set(["ar"]);
 // setTimeout's ceiling (~24.8 days); later expiries are re-checked when it fires.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -143,6 +150,19 @@ a:focus-visible { outline: 2px solid var(--breaking-ink); outline-offset: 2px; b
   background: #ffd23f;
 }
 :host([state="live"]) .state::before { background: #7CFC9A; animation: pulse 2s ease-in-out infinite; }
+:host([state="refused"]) .state::before { background: #fff; border-radius: 0; }
+.updated {
+  display: inline-block;
+  margin-inline-end: 0.5em;
+  padding: 0 0.35em;
+  border: 1px solid currentColor;
+  border-radius: 3px;
+  font-size: 0.75em;
+  font-weight: 700;
+  letter-spacing: 0.04em;
+  text-transform: uppercase;
+  vertical-align: 0.1em;
+}
 @keyframes pulse { 50% { opacity: 0.35; } }
 .sr-only {
   position: absolute;
@@ -240,6 +260,7 @@ export class BreakingTicker extends HTMLElement {
 
   connectedCallback() {
     this.#applyLanguage();
+    this.#learnDirections();
     this.#resize ??= new ResizeObserver(() => this.#retime());
     this.#resize.observe(this.#viewport);
     if (!this.#client && !this.hasAttribute("offline")) {
@@ -340,9 +361,25 @@ export class BreakingTicker extends HTMLElement {
       if (this.#shows(correction)) this.#announce(`${this.#text().corrected}: ${correction.headline}`);
     });
     on("retraction", () => this.#render());
-    on("status", ({ status, transport }) => this.#showState(status, transport));
-    this.#showState(client.status, client.transport);
+    on("status", ({ status, transport, cause }) => this.#showState(status, transport, cause));
+    this.#showState(client.status, client.transport, client.cause);
     if (owns) client.start();
+  }
+
+  // The node's own list of right-to-left languages; the built-in guess stands if it is unreachable.
+  #learnDirections() {
+    if (this.hasAttribute("offline")) return;
+    fetchMeta(this.#client?.server ?? this.getAttribute("server") ?? DEFAULT_SERVER).then(
+      (meta) => {
+        for (const { code, dir } of meta.languages) {
+          if (dir === "rtl") RTL_LANGUAGES.add(code);
+          else RTL_LANGUAGES.delete(code);
+        }
+        this.#applyLanguage();
+        this.#render();
+      },
+      () => {},
+    );
   }
 
   /** @returns {Filter} */
@@ -404,7 +441,7 @@ export class BreakingTicker extends HTMLElement {
     this.#viewport.setAttribute("aria-label", text.name);
     this.#empty.textContent = text.empty;
     this.#syncToggle();
-    if (this.#client) this.#showState(this.#client.status, this.#client.transport);
+    if (this.#client) this.#showState(this.#client.status, this.#client.transport, this.#client.cause);
   }
 
   #syncToggle() {
@@ -416,10 +453,19 @@ export class BreakingTicker extends HTMLElement {
   /**
    * @param {string} status
    * @param {string | null} transport
+   * @param {string | null} [cause]  Why it cannot connect, when the client can tell.
    */
-  #showState(status, transport) {
+  #showState(status, transport, cause = null) {
     const text = this.#text();
-    const state = status === "live" ? "live" : status === "connecting" || status === "idle" ? "connecting" : "reconnecting";
+    /** @type {"live" | "connecting" | "reconnecting" | "refused"} */
+    const state =
+      status === "live"
+        ? "live"
+        : cause === "origin-not-allowed"
+          ? "refused"
+          : status === "connecting" || status === "idle"
+            ? "connecting"
+            : "reconnecting";
     this.setAttribute("state", state);
     if (transport) this.setAttribute("via", transport);
     this.#state.textContent = text[state];
@@ -458,14 +504,23 @@ export class BreakingTicker extends HTMLElement {
       .filter(Boolean)
       .join(" · ");
     const href = safeHref(alert.url);
-    let holder = item.firstElementChild;
+    let holder = item.querySelector(".headline");
     if (!holder || holder.localName !== (href ? "a" : "span")) {
       holder = document.createElement(href ? "a" : "span");
-      item.replaceChildren(holder);
+      holder.className = "headline";
     }
-    holder.className = "headline";
     if (href) holder.setAttribute("href", href);
     holder.textContent = alert.headline ?? "";
+    // A corrected alert says so, visibly, in the edition's language.
+    if (alert.corrected) {
+      const mark = document.createElement("span");
+      mark.className = "updated";
+      mark.setAttribute("part", "updated");
+      mark.textContent = this.#text().updated;
+      item.replaceChildren(mark, holder);
+    } else {
+      item.replaceChildren(holder);
+    }
     return item;
   }
 

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.web.assets import EmbedAssets
 
 _HERE = Path(__file__).resolve().parent
 # Each page and the script that drives it (in static/).
@@ -39,14 +40,21 @@ def client_js_dir() -> Path:
     raise RuntimeError(f"the browser client (breaking-client.js) is in none of: {searched}")
 
 
-def _page(name: str, title: str) -> Route:
+def _page(name: str, title: str, embed: EmbedAssets) -> Route:
     """One page: its fragment in the shared layout (head, masthead, nav), built once."""
     layout = Template((_HERE / "html" / "layout.html").read_text(encoding="utf-8"))
     current = {f"current_{page}": 'aria-current="page"' if page == name else "" for page in _PAGES}
+    fragment = Template((_HERE / "html" / f"{name}.html").read_text(encoding="utf-8"))
+    # The embed snippet names the current versioned scripts and their SRI hashes.
+    scripts = {
+        f"{key}_{part}": value
+        for key, file in (("ticker", "breaking-ticker.js"), ("client", "breaking-client.js"))
+        for part, value in (("url", embed.url(file)), ("integrity", embed.files[file].integrity))
+    }
     html = layout.substitute(
         title=title,
         script=f"/static/site/{_PAGES[name]}",
-        main=(_HERE / "html" / f"{name}.html").read_text(encoding="utf-8"),
+        main=fragment.substitute(scripts),
         **current,
     )
 
@@ -56,31 +64,12 @@ def _page(name: str, title: str) -> Route:
     return Route("/" if name == "index" else f"/{name}", endpoint, name=f"page-{name}")
 
 
-class _Embeddable:
-    """Static files any site may load: the ticker is meant to be embedded cross-origin."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"access-control-allow-origin", b"*"),
-                    (b"cross-origin-resource-policy", b"cross-origin"),
-                    (b"x-content-type-options", b"nosniff"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
-
-
 def page_routes() -> list[BaseRoute]:
     """`/`, `/desk`, `/static/` (the JS client and ticker) and `/static/site/` (page assets)."""
+    embed = EmbedAssets(client_js_dir())
     return [
-        _page("index", "Live ticker"),
-        _page("desk", "Editor desk"),
+        _page("index", "Live ticker", embed),
+        _page("desk", "Editor desk", embed),
         Mount("/static/site", app=StaticFiles(directory=_HERE / "static"), name="site"),
-        Mount("/static", app=_Embeddable(StaticFiles(directory=client_js_dir())), name="static"),
+        *embed.routes(),
     ]

@@ -1,4 +1,4 @@
-"""Regenerate docs/screenshots/ (the demo and the desk, with realistic alerts).
+"""Regenerate docs/screenshots/ (the demo and the desk, desktop and phone, with realistic alerts).
 
 Run: .venv/bin/python -m tests.browser.screenshots
 """
@@ -110,15 +110,44 @@ def main() -> None:
             "Al-Dali: Palestinian factions will take part in the national meetings in Cairo"
         )
         desk.get_by_label("Palestine").check()
-        desk.get_by_label("MENA").check()
+        desk.get_by_label("Middle East & North Africa").check()
         desk.get_by_label("Category").select_option("politics")
         desk.get_by_label("Source").fill("Correspondent in Cairo")
         # Two connections from the demo tab, one from the desk's own live list.
         expect(desk.locator("#stats-total")).to_have_text("3", timeout=10_000)
         expect(desk.locator("#live-alerts tr")).to_have_count(len(ALERTS))
+        # A retraction while the desk is open, so its Retracted section shows one.
+        wrong = publish(node, "Reports of a second convoy attack in Basra", regions=["mena"])
+        expect(desk.locator("#live-alerts tr")).to_have_count(len(ALERTS) + 1)
+        httpx.request(
+            "DELETE",
+            f"{node.url}/v1/alerts/{wrong['id']}",
+            json={"reason": "Not confirmed by a second source"},
+            headers={"Authorization": f"Bearer {node.token}"},
+        ).raise_for_status()
+        expect(desk.locator("#retracted li")).to_have_count(1)
+        desk.locator("#live-alerts details").first.evaluate("details => { details.open = true; }")
         desk.screenshot(path=OUT / "desk.png", full_page=True)
+
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            reduced_motion="reduce",
+            device_scale_factor=1,
+            is_mobile=True,
+        )
+        demo_phone = phone.new_page()
+        demo_phone.goto(node.url + "/")
+        expect(demo_phone.locator("#edition-ticker")).to_have_attribute("state", "live")
+        demo_phone.screenshot(path=OUT / "demo-phone.png")
+        desk_phone = phone.new_page()
+        desk_phone.goto(node.url + "/desk")
+        desk_phone.get_by_label("Editor token").fill(node.token)
+        desk_phone.get_by_role("button", name="Sign in").click()
+        expect(desk_phone.locator("#live-alerts tr")).to_have_count(len(ALERTS))
+        desk_phone.locator("#live-alerts").scroll_into_view_if_needed()
+        desk_phone.screenshot(path=OUT / "desk-phone.png")
         browser.close()
-    print(f"wrote {OUT / 'demo.png'} and {OUT / 'desk.png'}")
+    print(f"wrote demo.png, desk.png, demo-phone.png and desk-phone.png in {OUT}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_edition_switch_refilters_the_top_ticker(page: Page, site: ServiceProces
     english = publish(site, unique("Airlines cancel flights"))
     expect(item_of(ticker, english["id"])).to_be_visible()
 
-    page.get_by_role("button", name="ES").click()
+    page.get_by_role("button", name="Español").click()
     expect(item_of(ticker, spanish["id"])).to_be_visible()
     expect(item_of(ticker, english["id"])).to_have_count(0)
     expect(ticker.locator(".label")).to_have_text("Última hora")
@@ -106,7 +106,10 @@ def test_a_correction_replaces_the_text_and_a_retraction_removes_it(
         headers=auth,
     )
     assert response.status_code == 201, response.text
-    expect(item).to_have_text(corrected)
+    expect(item.locator(".headline")).to_have_text(corrected)
+    # Readers see that it changed, not only screen readers.
+    expect(item.locator(".updated")).to_have_text("Updated")
+    expect(item.locator(".updated")).to_be_visible()
     # Corrected in place: the same element, not a new item.
     expect(item).to_have_attribute("data-marker", "same-element")
     expect(ticker.get_by_text(event["headline"])).to_have_count(0)
@@ -207,3 +210,23 @@ def test_category_and_priority_filters_reach_the_node(page: Page, site: ServiceP
     # The node filters (the ticker's own check is only a safety net): both requests carry them.
     assert any("category=sports&priority=flash" in url for url in sockets), sockets
     assert any("category=sports&priority=flash" in url for url in listings), listings
+
+
+@pytest.mark.parametrize(
+    ("language", "mark"), [("en", "Updated"), ("es", "Actualizado"), ("ar", "محدّث")]
+)
+def test_a_corrected_alert_is_marked_in_the_editions_language(
+    page: Page, site: ServiceProcess, language: str, mark: str
+) -> None:
+    open_demo(page, site)
+    corrected = {
+        "id": "2-0", "type": "alert", "alert_id": "2-0", "headline": "Corrected text",
+        "regions": ["mena"], "language": language, "priority": "breaking",
+        "published_at": "2026-01-01T00:00:00.000Z", "expires_at": "2999-01-01T00:00:00.000Z",
+        "corrected": True, "original_headline": "First text",
+    }  # fmt: skip
+    plain = {**corrected, "id": "1-0", "alert_id": "1-0", "corrected": False, "headline": "Plain"}
+    ticker = add_ticker(page, "marked", {"offline": "", "language": language}, [corrected, plain])
+    expect(item_of(ticker, "2-0").locator(".updated")).to_have_text(mark)
+    expect(item_of(ticker, "2-0").locator(".updated")).to_be_visible()
+    expect(item_of(ticker, "1-0").locator(".updated")).to_have_count(0)

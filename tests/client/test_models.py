@@ -9,7 +9,7 @@ from breaking_client import Event, Problem, event_key
 from pydantic import BaseModel
 
 from service.events import parse_id
-from service.models import EventPayload, ProblemDetail
+from service.models import ListedAlert, ProblemDetail
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("client_model", "server_model"), [(Event, EventPayload), (Problem, ProblemDetail)]
+    ("client_model", "server_model"), [(Event, ListedAlert), (Problem, ProblemDetail)]
 )
 def test_client_model_has_the_server_schema(
     client_model: type[BaseModel], server_model: type[BaseModel]

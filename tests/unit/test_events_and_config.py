@@ -103,16 +103,28 @@ _ALERT = stored_body(
 
 
 def test_editor_tokens_plain_and_region_scoped() -> None:
-    desk, wire = parse_editor_tokens(["desk:s3cret", "wire:other@europe+africa"])
+    desk, wire = parse_editor_tokens(
+        ["desk:s3cret-desk-token", "wire:other-wire-token@europe+africa"]
+    )
     assert desk.regions is None
     assert desk.allows(["mena", "asia"])
     assert wire.regions == frozenset({"europe", "africa"})
     assert wire.allows(["europe"])
     assert not wire.allows(["europe", "mena"])
-    assert "other" not in repr(wire)
+    assert "other-wire-token" not in repr(wire)
 
 
-@pytest.mark.parametrize("bad", ["desk", "desk:", ":token", "a:same,b:same"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "desk",
+        "desk:",
+        ":token-long-enough-1",
+        "a:same-token-long-enough,b:same-token-long-enough",
+        "desk:short-token",
+        "wire:a-long-enough-token@atlantis",
+    ],
+)
 def test_bad_editor_tokens_refuse_to_start(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKING_EDITOR_TOKENS", bad)
     with pytest.raises(ValidationError):

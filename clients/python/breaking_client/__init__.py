@@ -2,7 +2,16 @@
 
 from breaking_client.client import BreakingClient
 from breaking_client.errors import ApiError, BreakingError, ServiceUnavailableError
-from breaking_client.models import Event, FieldError, Problem, Reset, event_key
+from breaking_client.models import (
+    Event,
+    FieldError,
+    LiveAlerts,
+    Meta,
+    Problem,
+    Reset,
+    Retracted,
+    event_key,
+)
 
 __all__ = [
     "ApiError",
@@ -10,8 +19,11 @@ __all__ = [
     "BreakingError",
     "Event",
     "FieldError",
+    "LiveAlerts",
+    "Meta",
     "Problem",
     "Reset",
+    "Retracted",
     "ServiceUnavailableError",
     "event_key",
 ]

@@ -17,7 +17,7 @@ from typing import get_args
 
 from breaking_client.client import BreakingClient, logger
 from breaking_client.errors import ApiError, ServiceUnavailableError
-from breaking_client.models import Category, Event, Language, Priority
+from breaking_client.models import Category, Event, Language, LiveAlerts, Priority
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -47,6 +47,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listen.add_argument("--transport", choices=["auto", "websocket", "sse"], default="auto")
     listen.add_argument("--json", action="store_true", help="print JSON lines")
     listen.set_defaults(func=_listen)
+
+    alerts = subparsers.add_parser(
+        "alerts",
+        help="print the live alerts, corrected ones marked",
+        description="The live alerts, newest first; a corrected one shows what it first said.",
+    )
+    _add_url(alerts)
+    alerts.add_argument("--region", action="append", help="region slug (repeatable, or a,b)")
+    alerts.add_argument("--language", choices=get_args(Language))
+    alerts.add_argument("--json", action="store_true", help="print JSON lines")
+    alerts.set_defaults(func=_alerts)
 
     publish = subparsers.add_parser(
         "publish",
@@ -119,10 +130,14 @@ async def _follow(args: argparse.Namespace, colour: bool) -> int:
             priority=args.priority,
             last_event_id=args.last_event_id,
         )
+        # What this session has seen, so a correction or retraction can say what it changed.
+        seen = LiveAlerts()
         try:
             async for event in events:
                 if isinstance(event, Event):
-                    _print(event, args.json, colour)
+                    before = seen.get(event.alert_id)
+                    seen.apply(event)
+                    _print(event, args.json, colour, before)
                 elif args.json:
                     print(event.model_dump_json(), flush=True)
                 else:
@@ -133,6 +148,24 @@ async def _follow(args: argparse.Namespace, colour: bool) -> int:
             # The reader went away (`| head`): stop quietly, and keep the exit flush from failing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    try:
+        alerts = asyncio.run(_live(args))
+    except ApiError as exc:
+        return _rejected(exc)
+    except ServiceUnavailableError as exc:
+        print(f"breaking-push: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    for alert in alerts:
+        _print(alert, args.json, colour=False)
+    return EXIT_OK
+
+
+async def _live(args: argparse.Namespace) -> list[Event]:
+    async with BreakingClient(args.url) as client:
+        return await client.live_alerts(regions=_regions(args.region), language=args.language)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -176,18 +209,25 @@ def _rejected(exc: ApiError) -> int:
     return EXIT_REJECTED
 
 
-def _print(event: Event, as_json: bool, colour: bool) -> None:
+def _print(event: Event, as_json: bool, colour: bool, before: Event | None = None) -> None:
     if as_json:
-        line = event.model_dump_json(exclude_none=True)
+        # `corrected` only where it is true: events on the wire never carry it.
+        line = event.model_dump_json(
+            exclude_none=True, exclude=None if event.corrected else {"corrected"}
+        )
     else:
-        line = format_event(event)
+        line = format_event(event, before)
         if colour:
             line = f"\x1b[{_COLOURS[event.priority]}m{line}\x1b[0m"
     print(line, flush=True)
 
 
-def format_event(event: Event) -> str:
-    """One line: local time, what happened, the regions and language, then the text."""
+def format_event(event: Event, before: Event | None = None) -> str:
+    """One line: local time, what happened, the regions and language, then the text.
+
+    `before` is the alert as it stood, when known: a correction then says what it replaced,
+    a retraction what it withdrew.
+    """
     when = datetime.fromisoformat(event.published_at).astimezone().strftime("%H:%M:%S")
     where = f"[{','.join(event.regions)}] {event.language}"
     if event.type == "alert":
@@ -196,8 +236,12 @@ def format_event(event: Event) -> str:
             text += f" ({event.source})"
         if event.url:
             text += f" {event.url}"
+        if event.corrected:
+            text += f"  [updated; first: {event.original_headline}]"
         return f"{when} {event.priority.upper():<8} {where} {event.id}  {text}"
     if event.type == "correction":
-        return f"{when} {'CORRECTS':<8} {where} {event.alert_id}  {event.headline}"
-    reason = f"  {event.reason}" if event.reason else ""
-    return f"{when} {'RETRACTS':<8} {where} {event.alert_id}{reason}"
+        was = f"  [was: {before.headline}]" if before is not None else ""
+        return f"{when} {'CORRECTS':<8} {where} {event.alert_id}  {event.headline}{was}"
+    reason = f"  reason: {event.reason}" if event.reason else "  (no reason given)"
+    what = f"  [withdrawn: {before.headline}]" if before is not None else ""
+    return f"{when} {'RETRACTS':<8} {where} {event.alert_id}{reason}{what}"

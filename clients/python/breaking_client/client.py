@@ -19,6 +19,7 @@ from breaking_client.models import (
     Event,
     EventKey,
     Language,
+    Meta,
     Priority,
     Problem,
     Reset,
@@ -162,6 +163,10 @@ class BreakingClient:
             params["limit"] = str(limit)
         body = await self._request("GET", "/v1/alerts", params=params)
         return AlertList.model_validate_json(body).alerts
+
+    async def meta(self) -> Meta:
+        """The service's regions (with display names), languages, categories and priorities."""
+        return Meta.model_validate_json(await self._request("GET", "/v1/meta"))
 
     async def publish(
         self,

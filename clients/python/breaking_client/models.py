@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +55,9 @@ class Event(BaseModel):
     url: str | None = None
     published_at: str = Field(examples=["2026-11-24T15:00:00.123Z"])
     expires_at: str
+    # Set on listed alerts (and by `LiveAlerts`) once a correction changed the headline.
+    corrected: bool = False
+    original_headline: str | None = None
 
     @property
     def key(self) -> EventKey:
@@ -86,3 +91,72 @@ class AlertList(BaseModel):
     """The answer of `GET /v1/alerts`: the live alerts, newest first."""
 
     alerts: list[Event]
+
+
+class Term(BaseModel):
+    """A slug the API takes, with its display name in each edition's language."""
+
+    slug: str
+    names: dict[str, str]
+
+
+class LanguageInfo(BaseModel):
+    code: str
+    dir: Literal["ltr", "rtl"]
+    name: str
+
+
+class Meta(BaseModel):
+    """The answer of `GET /v1/meta`: the service's own vocabulary."""
+
+    regions: list[Term]
+    languages: list[LanguageInfo]
+    categories: list[Term]
+    priorities: list[Term]
+
+
+@dataclass(frozen=True, slots=True)
+class Retracted:
+    """An alert withdrawn while it was followed: what it said, why, and when."""
+
+    alert: Event
+    reason: str
+    at: str
+
+
+class LiveAlerts:
+    """What a ticker shows, from a listing and the events after it: corrections marked as such,
+    retracted alerts set aside with their reason instead of vanishing without a word."""
+
+    def __init__(self, alerts: Iterable[Event] = ()) -> None:
+        self._live: dict[str, Event] = {}
+        self.retracted: list[Retracted] = []
+        self.replace(alerts)
+
+    def replace(self, alerts: Iterable[Event]) -> None:
+        """Start again from a listing (after a `Reset`)."""
+        self._live = {alert.alert_id: alert for alert in alerts}
+
+    def apply(self, event: Event) -> None:
+        alert = self._live.get(event.alert_id)
+        if event.type == "alert":
+            self._live[event.alert_id] = event
+        elif event.type == "correction" and alert is not None:
+            first = alert.original_headline or alert.headline
+            self._live[event.alert_id] = alert.model_copy(
+                update={"headline": event.headline, "corrected": True, "original_headline": first}
+            )
+        elif event.type == "retraction" and alert is not None:
+            del self._live[event.alert_id]
+            self.retracted.insert(0, Retracted(alert, event.reason or "", event.published_at))
+
+    def get(self, alert_id: str) -> Event | None:
+        """The live alert `alert_id` as it stands, if it is live."""
+        return self._live.get(alert_id)
+
+    @property
+    def alerts(self) -> list[Event]:
+        """The live alerts, newest first."""
+        return sorted(
+            self._live.values(), key=lambda alert: event_key(alert.alert_id), reverse=True
+        )

@@ -27,6 +27,13 @@ function addTicker(grid, title, attributes) {
   return ticker;
 }
 
+const editions = /** @type {HTMLElement} */ (document.querySelector(".editions"));
+for (const [code, name] of LANGUAGES) {
+  editions.append(el("button", { type: "button", "data-edition": code, "aria-pressed": String(code === "en"), lang: code }, name));
+}
+const regionLanguage = /** @type {HTMLSelectElement} */ (document.getElementById("region-language"));
+for (const [code, name] of LANGUAGES) regionLanguage.append(el("option", { value: code, lang: code }, name));
+
 const editionGrid = /** @type {HTMLElement} */ (document.getElementById("edition-grid"));
 for (const [code, , english] of LANGUAGES) {
   addTicker(editionGrid, `${english} edition · all regions`, { language: code, "data-edition": code });
@@ -34,7 +41,6 @@ for (const [code, , english] of LANGUAGES) {
 const regionGrid = /** @type {HTMLElement} */ (document.getElementById("region-grid"));
 const regionTickers = REGIONS.map(([slug, name]) => addTicker(regionGrid, name, { region: slug }));
 
-const regionLanguage = /** @type {HTMLSelectElement} */ (document.getElementById("region-language"));
 regionLanguage.addEventListener("change", () => {
   for (const ticker of regionTickers) {
     if (regionLanguage.value) ticker.setAttribute("language", regionLanguage.value);

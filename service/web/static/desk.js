@@ -3,7 +3,7 @@
 
 import { BreakingClient } from "/static/breaking-client.js";
 import "/static/breaking-ticker.js";
-import { CATEGORIES, clock, el, LANGUAGES, REGIONS, regionName, textDirection } from "./newsroom.js";
+import { CATEGORIES, clock, el, LANGUAGES, PRIORITIES, REGIONS, regionName, textDirection } from "./newsroom.js";
 
 /** @typedef {import("/static/breaking-client.js").BreakingEvent} BreakingEvent */
 /** @typedef {{title: string, status: number, detail: string, errors?: {field: string, message: string}[]}} Problem */
@@ -62,7 +62,45 @@ async function api(method, path, { body, idempotencyKey, as = token ?? "" } = {}
 }
 
 /**
- * Show a problem in a notice, and beside each field it names (inside `scope`).
+ * What an editor should read for a field the API refused: the API's own words are for
+ * developers ("List should have at least 1 item after validation, not 0").
+ * @param {string} field
+ * @param {string} message
+ */
+function plainMessage(field, message) {
+  const tooLong = /at most (\d+)/.exec(message);
+  switch (field) {
+    case "headline":
+      if (/at least 1/.test(message)) return "Write a headline.";
+      if (tooLong) return `Shorten the headline to ${tooLong[1]} characters or fewer.`;
+      if (/one line/.test(message)) return "Keep the headline on one line.";
+      break;
+    case "regions":
+      if (/at least 1/.test(message)) return "Choose at least one region.";
+      if (tooLong) return `Choose at most ${tooLong[1]} regions.`;
+      if (/unknown region/.test(message)) return "Choose regions from the list.";
+      break;
+    case "url":
+      return "Give a full web address starting with http:// or https://, or leave it empty.";
+    case "source":
+      if (tooLong) return `Shorten the source to ${tooLong[1]} characters or fewer.`;
+      if (/one line/.test(message)) return "Keep the source on one line.";
+      break;
+    case "ttl_seconds":
+      if (tooLong) return "Choose a shorter time: this node keeps alerts for less.";
+      return "Choose how long the alert runs.";
+    case "language":
+    case "category":
+    case "priority":
+      return `Choose a ${field} from the list.`;
+    default:
+  }
+  return message;
+}
+
+/**
+ * Show a problem: each field's message once, beside the field (inside `scope`), and only
+ * what no field shows in the notice.
  * @param {HTMLElement} notice
  * @param {unknown} error
  * @param {HTMLElement} [scope]
@@ -70,20 +108,30 @@ async function api(method, path, { body, idempotencyKey, as = token ?? "" } = {}
 function showProblem(notice, error, scope) {
   const problem = error instanceof ApiError ? error.problem : { title: "Error", status: 0, detail: String(error) };
   notice.className = "notice error";
-  notice.replaceChildren(el("strong", {}, problem.title), problem.detail);
-  if (problem.errors?.length) {
-    const list = el("ul");
-    for (const { field, message } of problem.errors) {
-      list.append(el("li", {}, `${field}: ${message}`));
-      const slot = scope?.querySelector(`.field-error[data-field="${CSS.escape(field.split(".")[0])}"]`);
-      if (slot) {
-        slot.textContent = message;
-        const control = slot.closest(".field, fieldset")?.querySelector("input, select, textarea");
-        control?.setAttribute("aria-invalid", "true");
-      }
+  const unplaced = [];
+  /** @type {HTMLElement | null} */
+  let first = null;
+  for (const { field, message } of problem.errors ?? []) {
+    const name = field.split(".")[0];
+    const slot = scope?.querySelector(`.field-error[data-field="${CSS.escape(name)}"]`);
+    if (!slot) {
+      unplaced.push(`${name}: ${plainMessage(name, message)}`);
+      continue;
     }
-    notice.append(list);
+    slot.textContent = plainMessage(name, message);
+    const control = /** @type {HTMLElement | null} */ (slot.closest(".field, fieldset")?.querySelector("input, select, textarea") ?? null);
+    control?.setAttribute("aria-invalid", "true");
+    first ??= control;
   }
+  if (problem.errors?.length && !unplaced.length) {
+    notice.replaceChildren("Nothing was published: correct the fields marked below.");
+  } else if (unplaced.length) {
+    notice.replaceChildren("Nothing was published:", el("ul"));
+    for (const line of unplaced) notice.lastElementChild?.append(el("li", {}, line));
+  } else {
+    notice.replaceChildren(el("strong", {}, problem.title), problem.detail);
+  }
+  first?.focus();
 }
 
 /**
@@ -176,16 +224,37 @@ const source = /** @type {HTMLInputElement} */ (byId("source"));
 const link = /** @type {HTMLInputElement} */ (byId("url"));
 const preview = /** @type {any} */ (byId("preview"));
 const publish = /** @type {HTMLButtonElement} */ (byId("publish"));
+const keepRegions = /** @type {HTMLInputElement} */ (byId("keep-regions"));
 /** @type {string | null} */
 let draftKey = null;
+// The alert the success notice is about: the notice goes when that alert is retracted.
+/** @type {string | null} */
+let noticeFor = null;
 
 for (const [code, name] of LANGUAGES) language.append(el("option", { value: code, lang: code }, name));
 for (const [slug, name] of CATEGORIES) category.append(el("option", { value: slug }, name));
+for (const [slug, name] of PRIORITIES) priority.append(el("option", { value: slug }, name));
+priority.value = "breaking";
 const regionChecks = byId("region-checks");
 for (const [slug, name] of REGIONS) {
   const label = el("label");
   label.append(el("input", { type: "checkbox", name: "regions", value: slug }), name);
   regionChecks.append(label);
+}
+
+// The editor's defaults: what a fresh form starts with, and returns to after each publish.
+const defaults = { category: category.value, priority: priority.value, ttl: ttl.value };
+
+/** After a publish: the next alert starts clean (its language, and regions if kept, stay). */
+function resetCompose() {
+  headline.value = source.value = link.value = "";
+  category.value = defaults.category;
+  priority.value = defaults.priority;
+  ttl.value = defaults.ttl;
+  if (!keepRegions.checked) {
+    for (const box of form.querySelectorAll('input[name="regions"]')) /** @type {HTMLInputElement} */ (box).checked = false;
+  }
+  updateDraft();
 }
 
 function selectedRegions() {
@@ -225,6 +294,14 @@ function updateDraft() {
 
 form.addEventListener("input", updateDraft);
 form.addEventListener("change", updateDraft);
+// An error beside a field goes as soon as the editor changes that field.
+form.addEventListener("input", (event) => {
+  const target = /** @type {HTMLElement} */ (event.target);
+  const holder = target.closest(".field, fieldset");
+  const slot = holder?.querySelector(".field-error");
+  if (slot) slot.textContent = "";
+  holder?.querySelector("[aria-invalid]")?.removeAttribute("aria-invalid");
+});
 headline.addEventListener("keydown", (event) => {
   // A headline is one line: Enter never adds a newline; Ctrl/Cmd+Enter publishes.
   if (event.key !== "Enter") return;
@@ -242,8 +319,8 @@ form.addEventListener("submit", async (event) => {
     /** @type {BreakingEvent} */
     const published = await api("POST", "/v1/alerts", { body: draft(), idempotencyKey: draftKey });
     showOk(notice, `Published (${published.id}): ${published.headline}`);
-    headline.value = source.value = link.value = "";
-    updateDraft();
+    noticeFor = published.alert_id;
+    resetCompose();
     headline.focus();
   } catch (error) {
     showProblem(notice, error, form);
@@ -255,8 +332,13 @@ form.addEventListener("submit", async (event) => {
 // ---- live alerts: correct and retract --------------------------------------------------------
 
 const liveBody = byId("live-alerts");
-/** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
+/** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, history: HTMLElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
 const rows = new Map();
+// Each alert as last seen live, so a retraction can say what it withdrew (the newest kept).
+/** @type {Map<string, BreakingEvent>} */
+const lastSeen = new Map();
+const LAST_SEEN_KEPT = 1000;
+const RETRACTED_SHOWN = 100;
 
 /** @param {BreakingEvent} alert */
 function makeRow(alert) {
@@ -264,8 +346,9 @@ function makeRow(alert) {
   const text = el("div", { class: "headline-text" });
   const meta = el("div", { class: "meta" });
   const editor = el("div", { class: "editor" });
+  const history = el("div", { class: "history" });
   const cell = el("td", { class: "headline-cell" });
-  cell.append(text, meta, editor);
+  cell.append(text, history, meta, editor);
   const regions = el("td");
   const time = el("td", { class: "meta" });
   const actions = el("td", { class: "row-actions" });
@@ -275,7 +358,7 @@ function makeRow(alert) {
   retract.addEventListener("click", () => openEditor(alert.alert_id, "retract"));
   actions.append(correct, retract);
   row.append(cell, regions, time, actions);
-  return { row, text, meta, regions, time, editor };
+  return { row, text, meta, history, regions, time, editor };
 }
 
 /**
@@ -334,9 +417,13 @@ function renderLive() {
       entry = makeRow(alert);
       rows.set(alert.alert_id, entry);
     }
+    lastSeen.delete(alert.alert_id);
+    lastSeen.set(alert.alert_id, alert);
+    if (lastSeen.size > LAST_SEEN_KEPT) lastSeen.delete(lastSeen.keys().next().value ?? "");
     entry.text.textContent = alert.headline ?? "";
     entry.text.dir = textDirection(alert.language);
     entry.text.lang = alert.language;
+    showHistory(entry.history, alert);
     const category = CATEGORIES.find(([slug]) => slug === alert.category)?.[1];
     entry.meta.replaceChildren(
       el("span", { class: `pill ${alert.priority}` }, alert.priority),
@@ -349,7 +436,53 @@ function renderLive() {
   byId("live-empty").hidden = alerts.length > 0;
 }
 
+/**
+ * A corrected alert gets a badge, and its first headline behind a disclosure.
+ * @param {HTMLElement} holder
+ * @param {BreakingEvent} alert
+ */
+function showHistory(holder, alert) {
+  if (!alert.corrected) {
+    holder.replaceChildren();
+    return;
+  }
+  const original = holder.querySelector(".original");
+  if (original?.textContent === alert.original_headline) return; // keep an open disclosure open
+  const details = el("details");
+  const summary = el("summary");
+  summary.append(el("span", { class: "badge" }, "Corrected"), " Show the original headline");
+  const first = el("p", { class: "original", lang: alert.language, dir: textDirection(alert.language) }, alert.original_headline ?? "");
+  details.append(summary, first);
+  holder.replaceChildren(details);
+}
+
+const retractedList = byId("retracted");
+
+/** @param {BreakingEvent} retraction */
+function showRetracted(retraction) {
+  const alert = lastSeen.get(retraction.alert_id);
+  lastSeen.delete(retraction.alert_id);
+  const item = el("li", { "data-alert-id": retraction.alert_id });
+  const text = el("div", { class: "headline-text" }, alert?.headline ?? `Alert ${retraction.alert_id}`);
+  if (alert) {
+    text.lang = alert.language;
+    text.dir = textDirection(alert.language);
+  }
+  const reason = el("div", { class: "reason" }, retraction.reason ? `Reason: ${retraction.reason}` : "No reason given");
+  const when = el("div", { class: "meta" });
+  when.append(el("time", { datetime: retraction.published_at }, `Retracted at ${clock(retraction.published_at)}`));
+  item.append(text, reason, when);
+  retractedList.prepend(item);
+  while (retractedList.children.length > RETRACTED_SHOWN) retractedList.lastElementChild?.remove();
+  byId("retracted-empty").hidden = true;
+  if (noticeFor === retraction.alert_id) {
+    noticeFor = null;
+    byId("compose-notice").replaceChildren();
+  }
+}
+
 for (const type of ["reset", "alert", "correction", "retraction"]) feed.addEventListener(type, renderLive);
+feed.addEventListener("retraction", (event) => showRetracted(/** @type {CustomEvent} */ (event).detail));
 feed.addEventListener("status", (event) => {
   const { status, transport } = /** @type {CustomEvent} */ (event).detail;
   const state = byId("feed-state");
@@ -369,11 +502,16 @@ setInterval(renderLive, 30_000);
 function fillCounts(list, entries, total) {
   list.replaceChildren();
   for (const [name, count] of entries) {
-    const bar = el("div", { class: "bar" });
+    // A <dl> may hold only dt/dd groups: the bar lives inside the dd, the group in a div.
+    const bar = el("span", { class: "bar", "aria-hidden": "true" });
     const fill = el("span");
     fill.style.width = `${total ? Math.round((count / total) * 100) : 0}%`;
     bar.append(fill);
-    list.append(el("dt", {}, name), el("dd", {}, String(count)), bar);
+    const value = el("dd", {}, String(count));
+    value.append(bar);
+    const group = el("div");
+    group.append(el("dt", {}, name), value);
+    list.append(group);
   }
 }
 

@@ -1,34 +1,24 @@
-// What the demo and the desk share: the newsroom's vocabulary and small helpers.
+// What the demo and the desk share: the node's vocabulary (from GET /v1/meta) and small helpers.
 
-/** The default region set (service/config.py DEFAULT_REGIONS), labelled as on the site. */
-export const REGIONS = [
-  ["africa", "Africa"],
-  ["asia", "Asia"],
-  ["asia-pacific", "Asia-Pacific"],
-  ["europe", "Europe"],
-  ["latin-america", "Latin America"],
-  ["mena", "MENA"],
-  ["palestine", "Palestine"],
-  ["us-canada", "US & Canada"],
-];
+import { fetchMeta } from "/static/breaking-client.js";
 
+/** The vocabulary of the node serving this page: its regions, not a hard-coded list. */
+const meta = await fetchMeta();
+
+/** Each region as [slug, English name]. */
+export const REGIONS = meta.regions.map(({ slug, names }) => [slug, names.en ?? slug]);
+
+const englishName = new Intl.DisplayNames(["en"], { type: "language" });
 /** Each edition: code, its own name, its name in English. */
-export const LANGUAGES = [
-  ["en", "English", "English"],
-  ["ar", "العربية", "Arabic"],
-  ["es", "Español", "Spanish"],
-];
+export const LANGUAGES = meta.languages.map(({ code, name }) => [code, name, englishName.of(code) ?? code]);
 
-export const CATEGORIES = [
-  ["politics", "Politics"],
-  ["economy", "Economy"],
-  ["sports", "Sports"],
-  ["arts-culture", "Arts & Culture"],
-  ["health", "Health"],
-  ["miscellaneous", "Miscellaneous"],
-  ["technology", "Technology"],
-  ["environment", "Environment"],
-];
+/** Each category as [slug, English name]. */
+export const CATEGORIES = meta.categories.map(({ slug, names }) => [slug, names.en ?? slug]);
+
+/** Each priority as [slug, English name], highest first. */
+export const PRIORITIES = meta.priorities.map(({ slug, names }) => [slug, names.en ?? slug]);
+
+const RTL = new Set(meta.languages.filter((language) => language.dir === "rtl").map((language) => language.code));
 
 /** @param {string} slug */
 export function regionName(slug) {
@@ -37,7 +27,7 @@ export function regionName(slug) {
 
 /** @param {string} language */
 export function textDirection(language) {
-  return language === "ar" ? "rtl" : "ltr";
+  return RTL.has(language) ? "rtl" : "ltr";
 }
 
 /**
