@@ -84,6 +84,8 @@ async def sse_subscriber(
         ):
             source.response.raise_for_status()
             async for sse in source.aiter_sse():
+                if sse.retry is not None and not sse.data and not sse.id:
+                    continue  # the `retry:` hint of the head, not yet the live marker
                 if sse.event == "message" and not sse.data:
                     received.last_id = sse.id or received.last_id
                     ready.set()
