@@ -17,9 +17,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/breaking-push serve
 
-# redis-server for the tests that start, stop and restart their own private Redis.
+# redis-server for the tests that start, stop and restart their own private Redis, and
+# openssl for the certificates of the TLS one.
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 
 # Debian's chromium for the browser tests (Playwright's own download cannot work here).
 browser-deps:

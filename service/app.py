@@ -82,7 +82,7 @@ def _documented(routes: list[BaseRoute]) -> Iterator[tuple[str, str, openapi.Ope
 def create_app(settings: Settings) -> Starlette:
     """Build the node: nothing connects until the lifespan starts."""
     metrics = Metrics()
-    broker = make_broker(settings)
+    broker = make_broker(settings, metrics.undecodable.inc)
     hub = Hub(
         metrics,
         buffer_bytes=settings.subscriber_buffer_bytes,
