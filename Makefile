@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration browser-deps redis-server bench bench-quick clean
+.PHONY: install run test soak lint unit integration browser-deps redis-server bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: install
 
 test: install redis-server browser-deps lint
 	$(BIN)/pytest
+
+# Long fault runs (each bounded in count and time), left out of `make test`.
+soak: install redis-server
+	$(BIN)/pytest -m soak -s tests/faults
 
 bench: install redis-server
 	$(BIN)/pip install --quiet -e '.[bench]' && $(BIN)/python -m bench.run --full

@@ -8,24 +8,25 @@ from tests.support.clients import Received
 
 
 def assert_no_silent_gap(published: Sequence[str], received: Received, who: str = "") -> None:
-    """`received` got every id of `published` once and in order; or it got `reset`, and what
-    it got is `published` with one run left out, the run that `reset` told it to reload.
+    """`received` got every id of `published` once and in order; or, for each run of ids it
+    did not get, it got a `reset` telling it to reload.
 
-    `published` must end with an id published after the fault, so a subscriber that heard
-    nothing since cannot pass.
+    `published` must end with an id published after the last fault, so a subscriber that
+    heard nothing since cannot pass.
     """
     got = received.ids
     resets = len(received.of_kind("reset"))
-    summary = f"{who}: {len(published)} published, {len(got)} delivered, {resets} reset"
+    summary = f"{who}: {len(published)} acknowledged, {len(got)} delivered, {resets} reset"
     print(summary)
     assert len(set(got)) == len(got), f"{summary}: duplicates"
-    if resets == 0:
-        missing = [i for i in published if i not in set(got)]
-        assert got == list(published), f"{summary}: {len(missing)} missing, from {missing[:3]}"
-        return
-    assert got[-1:] == [published[-1]], f"{summary}: the sentinel did not arrive"
-    head = 0
-    while head < len(got) and got[head] == published[head]:
-        head += 1
-    tail = got[head:]
-    assert tail == list(published[len(published) - len(tail) :]), f"{summary}: out of order"
+    assert got[-1:] == [published[-1]], f"{summary}: the last alert did not arrive"
+    index = {event_id: i for i, event_id in enumerate(published)}
+    unknown = [event_id for event_id in got if event_id not in index]
+    assert unknown == [], f"{summary}: never acknowledged {unknown[:3]}"
+    positions = [index[event_id] for event_id in got]
+    assert positions == sorted(positions), f"{summary}: out of order"
+    runs = [(a + 1, b) for a, b in zip([-1, *positions], positions, strict=False) if b > a + 1]
+    missing = sum(b - a for a, b in runs)
+    assert len(runs) <= resets, (
+        f"{summary}: {missing} missing in {len(runs)} runs, from {published[runs[0][0]]}"
+    )
