@@ -45,7 +45,8 @@ def _wait_until(probe: callable, timeout: float, what: str) -> None:  # type: ig
 
 
 def make_certificates(directory: Path) -> None:
-    """A CA and a server certificate for 127.0.0.1 signed by it: ca.crt, redis.crt, redis.key."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it:
+    ca.crt, redis.crt/redis.key and client.crt/client.key."""
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
@@ -56,6 +57,8 @@ def make_certificates(directory: Path) -> None:
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     signed = ("-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2")
     openssl("x509", "-req", "-in", "redis.csr", *signed, "-out", "redis.crt", "-extfile", "san.ext")
+    openssl("req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=node")
+    openssl("x509", "-req", "-in", "client.csr", *signed, "-out", "client.crt")
 
 
 RedisMode = Literal["tcp", "tls", "unix"]
@@ -65,8 +68,8 @@ RedisMode = Literal["tcp", "tls", "unix"]
 class RedisProcess:
     """A private redis-server on a free port; `stop()`/`start()` simulate an outage.
 
-    `mode` "tls" serves only TLS on `port` with a certificate made for it (clients need not
-    present one); "unix" serves only a unix socket in `dir`.
+    `mode` "tls" serves only TLS on `port` with certificates made for it, and requires a
+    client certificate; "unix" serves only a unix socket in `dir`.
     """
 
     port: int = field(default_factory=free_port)
@@ -83,7 +86,9 @@ class RedisProcess:
         if self.mode == "unix":
             return f"unix://{self.socket_path}?db=0"
         if self.mode == "tls":
-            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.dir / 'ca.crt'}"
+            files = {"ca_certs": "ca.crt", "certfile": "client.crt", "keyfile": "client.key"}
+            query = "&".join(f"ssl_{name}={self.dir / file}" for name, file in files.items())
+            return f"rediss://127.0.0.1:{self.port}/0?{query}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, *, appendonly: bool = False) -> None:
@@ -106,7 +111,7 @@ class RedisProcess:
         else:
             if not (self.dir / "ca.crt").exists():
                 make_certificates(self.dir)
-            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
             args += ["--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key"]
             args += ["--tls-ca-cert-file", "ca.crt"]
         self.proc = subprocess.Popen(
@@ -131,6 +136,7 @@ class RedisProcess:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         if self.mode == "tls":
             context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+            context.load_cert_chain(self.dir / "client.crt", self.dir / "client.key")
             return context.wrap_socket(sock, server_hostname="127.0.0.1")
         return sock
 
