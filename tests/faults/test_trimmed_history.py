@@ -174,3 +174,38 @@ async def test_a_node_cut_from_redis_backfills_or_resets(published_while_cut: in
             assert_no_silent_gap(expected, received, f"{name} on a node cut for {len(during)}")
             assert bool(received.of_kind("reset")) == (published_while_cut > 10)
         assert ("no longer covers" in log) == (published_while_cut > 10)
+
+
+async def test_entries_from_an_older_node_fall_back_to_the_first_kept_id() -> None:
+    """Entries written without the predecessor id (by a node from before it was recorded):
+    only ids from the first kept entry on count as covered, so the fallback can send a
+    `reset` too many, never a gap."""
+    with redis_process() as redis:
+        body = b'{"type":"alert","headline":"old","regions":["asia"],"language":"en","priority":"flash","ttl":3600}'
+        # The epoch floor an older node's first publish would have set.
+        redis.command("HSET", "breaking:meta", "floor", "1-0")
+        published = []
+        for _ in range(BEYOND_HISTORY):
+            reply = redis.command("XADD", "breaking:events", "MAXLEN", "~", "10", "*", "e", body)
+            match = re.search(rb"(\d+-\d+)", reply)
+            assert match is not None, reply
+            published.append(match[1].decode())
+        first = re.search(
+            rb"\$\d+\r\n(\d+-\d+)\r\n",
+            redis.command("XRANGE", "breaking:events", "-", "+", "COUNT", "1"),
+        )
+        assert first is not None
+        first_kept = published.index(first[1].decode())
+        async with serving(redis.url, env=SMALL_HISTORY) as node:
+            async with sse_subscriber(
+                node, last_event_id=published[first_kept], region="asia"
+            ) as a:
+                pass
+            async with sse_subscriber(
+                node, last_event_id=published[first_kept - 1], region="asia"
+            ) as b:
+                pass
+    assert a.ids == published[first_kept + 1 :]
+    assert a.of_kind("reset") == []
+    assert b.of_kind("reset")
+    assert b.ids == []
