@@ -54,7 +54,7 @@ class RedisBroker(Broker):
         assert settings.redis_url is not None
         self._url = settings.redis_url
         self._on_undecodable = on_undecodable
-        # A silent subscription is pinged after this long; one more silence of this length drops it.
+        # A silent subscription is pinged after this long, and dropped after as long again.
         self._ping_s = settings.redis_ping_seconds
         self._size = settings.history_size
         self._idempotency_ttl = settings.idempotency_ttl_seconds
@@ -74,8 +74,8 @@ class RedisBroker(Broker):
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
         self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
         # The subscription's connections come from redis-py's own URL handling, so rediss://
-        # and unix:// work as they do for the client. RESP2: redis-py routes RESP3 pub/sub
-        # pushes to a handler instead of read_response.
+        # and unix:// work as they do for the client; each is made and closed by the reader.
+        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
         options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
         options |= {"socket_connect_timeout": self._ping_s, "socket_timeout": self._ping_s}
         self._subscription_pool = ConnectionPool(**options)
@@ -114,7 +114,6 @@ class RedisBroker(Broker):
             await asyncio.gather(self._reader, return_exceptions=True)
         self._ready = False
         await self._redis.aclose()
-        await self._subscription_pool.disconnect()
 
     async def _read_forever(self) -> None:
         delay = 0.05
