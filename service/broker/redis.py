@@ -79,6 +79,12 @@ class RedisBroker(Broker):
         options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
         options |= {"socket_connect_timeout": self._ping_s, "socket_timeout": self._ping_s}
         self._subscription_pool = ConnectionPool(**options)
+        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
+        # the reader later with the node silently unready.
+        try:
+            self._connection()
+        except (RedisError, TypeError, ValueError) as exc:
+            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._last: EventKey = (0, 0)
         self._ready = False
         self._reader: asyncio.Task[None] | None = None
@@ -115,10 +121,14 @@ class RedisBroker(Broker):
         self._ready = False
         await self._redis.aclose()
 
+    def _connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection
+
     async def _read_forever(self) -> None:
         delay = 0.05
         while True:
-            connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
+            connection = self._connection()
             try:
                 await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_command("SUBSCRIBE", self._channel)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
 import pytest
 
 from tests.support.clients import publish, sse_subscriber, ws_subscriber
-from tests.support.processes import RedisMode, redis_process, service_process
+from tests.support.processes import RedisMode, redis_process, service_env, service_process
 
 
 @pytest.mark.parametrize("mode", ["tls", "unix"])
@@ -40,3 +43,17 @@ async def test_publish_deliver_resume_and_reconnect(mode: RedisMode) -> None:
             in log
         )
         assert "Traceback" not in log
+
+
+def test_a_url_option_redis_py_rejects_stops_the_node_at_start() -> None:
+    """Not a node that starts and stays silently unready."""
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", "0"],
+        env=service_env("rediss://127.0.0.1:1/0?ssl_cert_reqs=sometimes"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "BREAKING_REDIS_URL is not usable" in result.stderr
+    assert "sometimes" in result.stderr
