@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration browser-deps redis-server bench bench-quick clean
+.PHONY: install run test soak lint unit integration browser-deps redis-server bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/breaking-push serve
 
-# redis-server for the tests that start, stop and restart their own private Redis.
+# redis-server for the tests that start, stop and restart their own private Redis, and
+# openssl for the certificates of the TLS one.
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 
 # Debian's chromium for the browser tests (Playwright's own download cannot work here),
 # and axe-core, the accessibility checker they inject, into the gitignored node_modules/.
@@ -41,6 +43,10 @@ lint: install
 
 test: install redis-server browser-deps lint
 	$(BIN)/pytest
+
+# Long fault runs (each bounded in count and time), left out of `make test`.
+soak: install redis-server
+	$(BIN)/pytest -m soak -s tests/faults
 
 bench: install redis-server
 	$(BIN)/pip install --quiet -e '.[bench]' && $(BIN)/python -m bench.run --full

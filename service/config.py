@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     publish_rate_per_minute: int = Field(120, ge=1, description="per editor token")
     key_prefix: str = Field("breaking", description="prefix of every Redis key")
+    redis_ping_seconds: float = Field(
+        5.0, gt=0, description="a silent Redis subscription is pinged, then dropped, after this"
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("allowed_origins", "regions", mode="before")

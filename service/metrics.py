@@ -49,6 +49,11 @@ class Metrics:
         self.delivered_events = Counter(
             "breaking_events_delivered", "Event writes to subscribers.", registry=self.registry
         )
+        self.undecodable = Counter(
+            "breaking_events_undecodable",
+            "Events from the broker this node could not decode and skipped (live, history or listing).",
+            registry=self.registry,
+        )
         self.slow_disconnects = Counter(
             "breaking_slow_disconnects",
             "Subscribers dropped for falling behind.",

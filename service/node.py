@@ -19,7 +19,7 @@ class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.broker = make_broker(settings)
+        self.broker = make_broker(settings, self.metrics.undecodable.inc)
         self.hub = Hub(
             self.metrics,
             (SSE, WS),

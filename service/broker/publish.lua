@@ -39,7 +39,12 @@ if ARGV[10] ~= '0' then
   if count > tonumber(ARGV[10]) then return {'limited', tostring(redis.call('PTTL', rate))} end
 end
 
-local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'e', body)
+-- Each entry records the id before it (`p`). `MAXLEN ~` trims without setting the stream's
+-- max-deleted-entry-id, so the first retained entry's `p` is how history.lua knows the newest
+-- id trimmed away.
+local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+local prev = newest and newest[1] or '0-0'
+local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'e', body, 'p', prev)
 if kind == 'alert' then
   redis.call('HSET', alerts, id, body)
   redis.call('ZADD', expiry, tonumber(string.match(id, '^(%d+)')) + tonumber(ARGV[6]), id)

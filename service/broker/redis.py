@@ -6,11 +6,12 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection, parse_url
+from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -37,8 +38,6 @@ from service.events import Event, EventKey, parse_id
 log = logging.getLogger("breaking_push.broker")
 
 _SCRIPTS = Path(__file__).parent
-# A silent subscription is pinged after this long; one more silence of this length drops it.
-_PING_AFTER_S = 5.0
 _BACKOFF_MAX_S = 5.0
 
 
@@ -49,9 +48,14 @@ def _text(value: bytes | str) -> str:
 class RedisBroker(Broker):
     """Any number of nodes share one Redis; each node reads every event once, in id order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, on_undecodable: Callable[[], None] = lambda: None
+    ) -> None:
         assert settings.redis_url is not None
         self._url = settings.redis_url
+        self._on_undecodable = on_undecodable
+        # A silent subscription is pinged after this long, and dropped after as long again.
+        self._ping_s = settings.redis_ping_seconds
         self._size = settings.history_size
         self._idempotency_ttl = settings.idempotency_ttl_seconds
         prefix = settings.key_prefix
@@ -69,6 +73,18 @@ class RedisBroker(Broker):
         )
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
         self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
+        # The subscription's connections come from redis-py's own URL handling, so rediss://
+        # and unix:// work as they do for the client; each is made and closed by the reader.
+        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+        options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
+        options |= {"socket_connect_timeout": self._ping_s, "socket_timeout": self._ping_s}
+        self._subscription_pool = ConnectionPool(**options)
+        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
+        # the reader later with the node silently unready.
+        try:
+            self._connection()
+        except (RedisError, TypeError, ValueError) as exc:
+            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._last: EventKey = (0, 0)
         self._ready = False
         self._reader: asyncio.Task[None] | None = None
@@ -92,7 +108,10 @@ class RedisBroker(Broker):
 
     @property
     def _host(self) -> str:
+        """Where Redis is, without the URL's credentials."""
         kwargs = parse_url(self._url)
+        if "path" in kwargs:
+            return kwargs["path"]
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
     async def close(self) -> None:
@@ -102,12 +121,14 @@ class RedisBroker(Broker):
         self._ready = False
         await self._redis.aclose()
 
+    def _connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection
+
     async def _read_forever(self) -> None:
         delay = 0.05
         while True:
-            # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-            options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
-            connection = Connection(**options, socket_connect_timeout=2, socket_timeout=10)
+            connection = self._connection()
             try:
                 await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_command("SUBSCRIBE", self._channel)
@@ -153,10 +174,10 @@ class RedisBroker(Broker):
         for event in history.events:
             self._deliver(event)
 
-    async def _listen(self, connection: Connection) -> None:
+    async def _listen(self, connection: AbstractConnection) -> None:
         awaiting_pong = False
         while True:
-            message = await connection.read_response(timeout=_PING_AFTER_S)
+            message = await connection.read_response(timeout=self._ping_s)
             if message is None:
                 if awaiting_pong:
                     raise ConnectionError("Redis stopped answering pings")
@@ -166,7 +187,11 @@ class RedisBroker(Broker):
             awaiting_pong = False
             if message[0] == b"message":
                 event_id, _, body = message[2].partition(b" ")
-                self._deliver(Event.decode(event_id.decode(), body))
+                event = self._decode(event_id, body, "live")
+                if event is not None:
+                    self._deliver(event)
+                else:
+                    self._pass(event_id)
 
     def _deliver(self, event: Event) -> None:
         if event.key <= self._last:
@@ -174,6 +199,27 @@ class RedisBroker(Broker):
         self._last = event.key
         assert self._on_event is not None
         self._on_event(event)
+
+    def _pass(self, event_id: bytes) -> None:
+        """Move past an event that was skipped, so the next backfill does not read it again."""
+        try:
+            key = parse_id(_text(event_id))
+        except ValueError:
+            return
+        self._last = max(self._last, key)
+
+    def _decode(self, event_id: bytes | str, body: Any, where: str) -> Event | None:
+        """The event, or None (logged and counted) if it cannot be decoded.
+
+        An event a newer node wrote (an unknown priority, say) must not stop this node: it is
+        skipped, and every other event still arrives.
+        """
+        try:
+            return Event.decode(_text(event_id), body)
+        except Exception as exc:  # whatever a foreign or broken body makes decode raise
+            log.error("skipping undecodable event %s (%s): %r", _text(event_id), where, exc)
+            self._on_undecodable()
+            return None
 
     async def position(self) -> EventKey:
         floor, _, last, _ = await self._read_history((0, 0), entries=0, ensure_floor=True)
@@ -229,7 +275,12 @@ class RedisBroker(Broker):
         top = max(parse_id(_text(last)), floor_key)
         if not covers(after, floor=floor_key, trimmed=parse_id(_text(trimmed)), top=top):
             return History([], reset=True)
-        return History([Event.decode(_text(i), fields[1]) for i, fields in entries], reset=False)
+        events = [
+            event
+            for i, fields in entries
+            if (event := self._decode(i, _stored(fields), "history")) is not None
+        ]
+        return History(events, reset=False)
 
     async def alert(self, alert_id: str) -> LiveAlert | None:
         try:
@@ -242,7 +293,7 @@ class RedisBroker(Broker):
             raise BrokerUnavailable(str(exc)) from exc
         if body is None or expires is None or expires <= time.time() * 1000:
             return None
-        return _live(alert_id, body, headline)
+        return self._live(alert_id, body, headline)
 
     async def live_alerts(self) -> list[LiveAlert]:
         now_ms = int(time.time() * 1000)
@@ -260,13 +311,21 @@ class RedisBroker(Broker):
         except RedisError as exc:
             raise BrokerUnavailable(str(exc)) from exc
         alerts = [
-            _live(_text(i), body, headline)
+            alert
             for i, body, headline in zip(ids, bodies, headlines, strict=True)
-            if body is not None
+            if body is not None and (alert := self._live(_text(i), body, headline)) is not None
         ]
         return sorted(alerts, key=lambda a: a.event.key, reverse=True)
 
+    def _live(self, alert_id: str, body: bytes, headline: bytes | None) -> LiveAlert | None:
+        event = self._decode(alert_id, body, "listing")
+        if event is None:
+            return None
+        return LiveAlert(
+            event, _text(headline) if headline is not None else event.payload["headline"]
+        )
 
-def _live(alert_id: str, body: bytes, headline: bytes | None) -> LiveAlert:
-    event = Event.decode(alert_id, body)
-    return LiveAlert(event, _text(headline) if headline is not None else event.payload["headline"])
+
+def _stored(fields: list[bytes]) -> bytes | None:
+    """The body of a stream entry (`e`), wherever it sits among the entry's fields."""
+    return dict(zip(fields[::2], fields[1::2], strict=False)).get(b"e")

@@ -185,21 +185,6 @@ async def test_history_from_before_the_floor_or_from_the_future_is_a_reset(
         assert history.events == []
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "memory",
-        pytest.param(
-            "redis",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="XADD MAXLEN ~ trims without setting max-deleted-entry-id, which "
-                "history.lua takes for the trim point: a resume from a trimmed id gets no reset",
-            ),
-        ),
-    ],
-    indirect=True,
-)
 async def test_history_beyond_the_window_is_a_reset(new_broker: NewBroker) -> None:
     """Trims for real: 150 events over a window of 10 is past what either broker keeps
     (the memory broker keeps up to twice the window; Redis trims `MAXLEN ~` by whole

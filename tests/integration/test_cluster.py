@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from tests.support.clients import publish, settle, sse_subscriber, ws_subscriber
 from tests.support.processes import (
     RedisProcess,
     ServiceProcess,
+    readyz_becomes,
     redis_process,
     service_env,
     service_process,
@@ -27,27 +27,6 @@ from tests.support.processes import (
 def pair(redis: RedisProcess) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     with service_process(redis.url) as one, service_process(redis.url) as two:
         yield one, two
-
-
-def _redis_command(redis: RedisProcess, *args: str) -> bytes:
-    """One raw RESP command, so the test does not share the client under test."""
-    parts = [f"*{len(args)}\r\n".encode()] + [
-        f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args
-    ]
-    with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as sock:
-        sock.sendall(b"".join(parts))
-        return sock.recv(65536)
-
-
-async def _ready(node: ServiceProcess, expected: int, within: float = 15) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(within):
-        while True:
-            try:
-                if (await client.get(f"{node.url}/readyz")).status_code == expected:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
 
 
 async def test_an_alert_posted_to_either_node_reaches_subscribers_on_both(
@@ -104,7 +83,7 @@ async def test_cut_subscription_is_backfilled_from_the_stream() -> None:
         async with httpx.AsyncClient() as client, sse_subscriber(cut, region="europe") as sub:
             sent = []
             for round_ in range(5):
-                _redis_command(redis, "CLIENT", "KILL", "TYPE", "pubsub")
+                redis.command("CLIENT", "KILL", "TYPE", "pubsub")
                 sent += [
                     await publish(client, other, f"cut {round_}.{i}", ("europe",)) for i in range(4)
                 ]
@@ -122,9 +101,9 @@ async def test_redis_restart_with_persistence_loses_nothing_and_readyz_follows()
         async with httpx.AsyncClient() as client, sse_subscriber(one, region="palestine") as sub:
             before = await publish(client, two, "before the outage", ("palestine",))
             await sub.wait_events(1)
-            _redis_command(redis, "CONFIG", "SET", "appendfsync", "always")
+            redis.command("CONFIG", "SET", "appendfsync", "always")
             redis.stop()
-            await _ready(one, 503)
+            await readyz_becomes(one, 503)
             down = await client.post(
                 f"{two.url}/v1/alerts",
                 json={"headline": "during", "regions": ["palestine"], "language": "en"},
@@ -133,9 +112,9 @@ async def test_redis_restart_with_persistence_loses_nothing_and_readyz_follows()
             assert down.status_code == 503
             assert down.headers["retry-after"]
             redis.start(appendonly=True)
-            await _ready(two, 200)
+            await readyz_becomes(two, 200)
             after = await publish(client, two, "after the outage", ("palestine",))
-            await _ready(one, 200)
+            await readyz_becomes(one, 200)
             mark = await settle(client, two, sub, regions=("palestine",), within=15)
             assert sub.ids == [before["id"], after["id"], mark]
             assert sub.controls == []
@@ -147,9 +126,9 @@ async def test_redis_back_empty_sends_reset_then_continues() -> None:
             old = await publish(client, node, "before Redis lost everything", ("mena",))
             await sub.wait_events(1)
             redis.stop()
-            await _ready(node, 503)
+            await readyz_becomes(node, 503)
             redis.start()
-            await _ready(node, 200)
+            await readyz_becomes(node, 200)
             await sub.wait_control("reset", within=10)
             new = await publish(client, node, "after", ("mena",))
             await sub.wait_events(2)
@@ -213,7 +192,7 @@ def test_unreachable_redis_starts_unready_then_recovers() -> None:
         assert events.status_code == 503
         redis.start()
         try:
-            asyncio.run(_ready(node, 200))
+            asyncio.run(readyz_becomes(node, 200))
         finally:
             redis.stop()
     finally:

@@ -207,7 +207,7 @@ async def test_sse_heartbeat_is_an_event_page_javascript_can_see(node: ServicePr
 
 async def test_websocket_heartbeat_is_a_ping_and_a_json_frame(node: ServiceProcess) -> None:
     async with ws_subscriber(node, region="europe") as ws:
-        beat = await ws.received.wait_control("heartbeat", within=5)
+        beat = await ws.received.wait_heartbeat()
         assert beat == {"every": 1.0}
 
 

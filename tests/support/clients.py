@@ -25,6 +25,8 @@ class Received:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     controls: list[tuple[str, Any]] = field(default_factory=list)
+    # Kept apart from `controls`: they come every interval, whatever else happens.
+    heartbeats: list[Any] = field(default_factory=list)
     last_id: str | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -35,6 +37,8 @@ class Received:
         async with self.arrived:
             if kind in EVENT_TYPES:
                 self.events.append(data)
+            elif kind == "heartbeat":
+                self.heartbeats.append(data)
             else:
                 self.controls.append((kind, data))
             self.arrived.notify_all()
@@ -59,6 +63,12 @@ class Received:
         """Wait until the event with this id arrived; fail the test if it does not."""
         async with asyncio.timeout(within), self.arrived:
             await self.arrived.wait_for(lambda: event_id in self.ids)
+
+    async def wait_heartbeat(self, within: float = 5) -> Any:
+        """Wait for the first heartbeat; return its data."""
+        async with asyncio.timeout(within), self.arrived:
+            await self.arrived.wait_for(lambda: bool(self.heartbeats))
+        return self.heartbeats[0]
 
     def of_kind(self, kind: str) -> list[Any]:
         return [data for k, data in self.controls if k == kind]
@@ -86,6 +96,8 @@ async def sse_subscriber(
         ):
             source.response.raise_for_status()
             async for sse in source.aiter_sse():
+                if sse.retry is not None and not sse.data and not sse.id:
+                    continue  # the `retry:` hint of the head, not yet the live marker
                 if sse.event == "message" and not sse.data:
                     received.last_id = sse.id or received.last_id
                     ready.set()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -41,36 +44,115 @@ def _wait_until(probe: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 
+def make_certificates(directory: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it:
+    ca.crt, redis.crt/redis.key and client.crt/client.key."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test CA")
+    openssl("req", *key, "-keyout", "redis.key", "-out", "redis.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    signed = ("-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2")
+    openssl("x509", "-req", "-in", "redis.csr", *signed, "-out", "redis.crt", "-extfile", "san.ext")
+    openssl("req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=node")
+    openssl("x509", "-req", "-in", "client.csr", *signed, "-out", "client.crt")
+
+
+RedisMode = Literal["tcp", "tls", "unix"]
+
+
 @dataclass
 class RedisProcess:
-    """A private redis-server on a free port; `stop()`/`start()` simulate an outage."""
+    """A private redis-server on a free port; `stop()`/`start()` simulate an outage.
+
+    `mode` "tls" serves only TLS on `port` with certificates made for it, and requires a
+    client certificate; "unix" serves only a unix socket in `dir`.
+    """
 
     port: int = field(default_factory=free_port)
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bp-redis-")))
     proc: subprocess.Popen[bytes] | None = None
+    mode: RedisMode = "tcp"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "redis.sock"
 
     @property
     def url(self) -> str:
+        if self.mode == "unix":
+            return f"unix://{self.socket_path}?db=0"
+        if self.mode == "tls":
+            files = {"ca_certs": "ca.crt", "certfile": "client.crt", "keyfile": "client.key"}
+            query = "&".join(f"ssl_{name}={self.dir / file}" for name, file in files.items())
+            return f"rediss://127.0.0.1:{self.port}/0?{query}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, *, appendonly: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make redis-server`")
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        args = [binary, "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "yes" if appendonly else "no", "--dir", str(self.dir)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.mode == "tcp":
+            args += ["--port", str(self.port)]
+        elif self.mode == "unix":
+            args += [
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+            ]
+        else:
+            if not (self.dir / "ca.crt").exists():
+                make_certificates(self.dir)
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
+            args += ["--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key"]
+            args += ["--tls-ca-cert-file", "ca.crt"]
+        self.proc = subprocess.Popen(
+            args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
-            _wait_until(self._pings, 10, f"redis-server on {self.port}")
+            _wait_until(self._pings, 10, f"redis-server ({self.mode}) on {self.port}")
         except BaseException:
             self.stop()
             raise
 
+    def _connect(self, timeout: float) -> socket.socket:
+        if self.mode == "unix":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(str(self.socket_path))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.mode == "tls":
+            context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+            context.load_cert_chain(self.dir / "client.crt", self.dir / "client.key")
+            return context.wrap_socket(sock, server_hostname="127.0.0.1")
+        return sock
+
+    def command(self, *args: str | bytes) -> bytes:
+        """One raw RESP command and its raw reply, so a test does not share the client under test."""
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg.encode() if isinstance(arg, str) else arg
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        with self._connect(2) as sock:
+            sock.sendall(b"".join(parts))
+            return sock.recv(65536)
+
     def _pings(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+            return self.command("PING").startswith(b"+PONG")
         except OSError:
             return False
 
@@ -82,9 +164,9 @@ class RedisProcess:
 
 
 @contextmanager
-def redis_process(*, appendonly: bool = False) -> Iterator[RedisProcess]:
+def redis_process(*, appendonly: bool = False, mode: RedisMode = "tcp") -> Iterator[RedisProcess]:
     """Start a private redis-server and always end it by pid."""
-    redis = RedisProcess()
+    redis = RedisProcess(mode=mode)
     redis.start(appendonly=appendonly)
     try:
         yield redis
@@ -183,3 +265,32 @@ def service_process(
     finally:
         node.kill()
         node.log.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def serving(
+    redis_url: str | None = None, *extra_args: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[ServiceProcess]:
+    """`service_process` for async tests: the start-up wait runs off the event loop, so
+    anything the node needs from the test's loop (a proxy in front of Redis) keeps serving."""
+    node = ServiceProcess(env=service_env(redis_url, **dict(env or {})))
+    await asyncio.to_thread(node.start, *extra_args)
+    try:
+        yield node
+    finally:
+        node.kill()
+        node.log.unlink(missing_ok=True)
+
+
+async def readyz_becomes(node: ServiceProcess, status: int, within: float = 15) -> float:
+    """Wait until the node's /readyz answers `status`; return how long that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with httpx.AsyncClient() as client, asyncio.timeout(within):
+        while True:
+            try:
+                if (await client.get(f"{node.url}/readyz", timeout=1)).status_code == status:
+                    return loop.time() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
