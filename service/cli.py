@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from breaking_client.cli import register as register_client
 from pydantic import ValidationError
 
-from service.config import Settings
+from service.config import Settings, redact_url
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -32,8 +32,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # The URL may carry the Redis password: the start-up line lands in every log collector.
     broker = (
-        "Redis at " + settings.redis_url if settings.redis_url else "the embedded memory broker"
+        f"Redis at {redact_url(settings.redis_url)}"
+        if settings.redis_url
+        else "the embedded memory broker"
     )
     print(f"breaking-push on http://{args.host}:{args.port} with {broker}", flush=True)
     from service.server import serve
