@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration browser-deps redis-server bench bench-quick clean
+.PHONY: install run test lint unit integration browser-deps redis-server nginx bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: install
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
+# nginx runs deploy/nginx.conf in front of test nodes (tests/integration/test_deploy_nginx.py).
+nginx:
+	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+
 # Debian's chromium for the browser tests (Playwright's own download cannot work here).
 browser-deps:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
@@ -30,7 +34,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install redis-server browser-deps lint
+test: install redis-server nginx browser-deps lint
 	$(BIN)/pytest
 
 bench: install redis-server
