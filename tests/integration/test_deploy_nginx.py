@@ -93,7 +93,7 @@ class Follower:
             source.response.raise_for_status()
             self.connections += 1
             async for sse in source.aiter_sse():
-                # The position marker (an id, no data) comes first: the stream is live.
+                # Blocks without data (`retry:`, the position marker) open a live stream.
                 await self._record("ready" if not sse.data else sse.event, sse.id or None)
 
     async def _ws(self) -> None:
