@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test soak lint unit integration browser-deps redis-server bench bench-quick clean
+.PHONY: install run test soak lint unit integration browser-deps redis-server nginx bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+# nginx runs deploy/nginx.conf in front of test nodes (tests/integration/test_deploy_nginx.py).
+nginx:
+	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
 
 # Debian's chromium for the browser tests (Playwright's own download cannot work here),
 # and axe-core, the accessibility checker they inject, into the gitignored node_modules/.
@@ -41,7 +45,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install redis-server browser-deps lint
+test: install redis-server nginx browser-deps lint
 	$(BIN)/pytest
 
 # Long fault runs (each bounded in count and time), left out of `make test`.

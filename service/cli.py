@@ -12,7 +12,7 @@ from breaking_client.cli import register as register_client
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from service.config import Settings, describe_errors
+from service.config import Settings, describe_errors, redact_url
 
 # Any of these means the operator chose how editors sign in: no development token then.
 _SIGN_IN_VARIABLES = ("EDITOR_TOKENS", "EDITOR_TOKENS_FILE", "EDITOR_JWKS_URL", "EDITOR_JWT_SECRET")
@@ -41,8 +41,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # The URL may carry the Redis password: the start-up line lands in every log collector.
     broker = (
-        "Redis at " + settings.redis_url if settings.redis_url else "the embedded memory broker"
+        f"Redis at {redact_url(settings.redis_url)}"
+        if settings.redis_url
+        else "the embedded memory broker"
     )
     print(f"breaking-push on http://{args.host}:{args.port} with {broker}", flush=True)
     from service.server import serve

@@ -89,6 +89,31 @@ def read_token_file(path: Path, regions: list[str]) -> list[EditorToken]:
     return tokens
 
 
+MASK = "***"
+# Query options that carry a credential (redis-py passes unknown ones on as keywords).
+_SECRET_OPTION = re.compile(r"pass|secret|token|auth|credential", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password and credential options masked: safe to log or show.
+
+    Reads as warily as a careless URL deserves: the password runs to the last `@`, so one
+    with an unescaped `/`, `?` or `#` is still masked whole.
+    """
+    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
+    userinfo, at, location = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        rest = f"{user}:{MASK}@{location}"
+    path, question, query = rest.partition("?")
+    options = []
+    for option in query.split("&"):
+        name, equals, value = option.partition("=")
+        secret = equals and value and _SECRET_OPTION.search(name)
+        options.append(f"{name}={MASK}" if secret else option)
+    return f"{scheme}{sep}{path}{question}{'&'.join(options)}"
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; docs/CONFIGURATION.md lists each variable."""
 

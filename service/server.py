@@ -8,11 +8,13 @@ socket lets whichever worker wakes first take most of a reconnect storm).
 from __future__ import annotations
 
 import copy
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from types import FrameType
 from typing import Any
@@ -31,6 +33,7 @@ log = logging.getLogger("breaking_push.server")
 _BACKLOG = 4096
 # A worker that dies sooner than this after starting is not restarted: it would only die again.
 _MIN_UPTIME_S = 5.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -76,9 +79,20 @@ def run_node(settings: Settings, host: str, port: int, *, reuse_port: bool = Fal
     uvicorn.Server(config).run(sockets=sockets)
 
 
-def _worker(host: str, port: int) -> None:
+def _worker(host: str, port: int, supervisor: int) -> None:
     """A worker process reads the settings from the environment it inherited."""
+    _end_with(supervisor)
     run_node(Settings(), host, port, reuse_port=True)
+
+
+def _end_with(supervisor: int) -> None:
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL: no orphan keeps the port."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:
+        # It died before the request above took effect.
+        raise SystemExit(1)
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -96,7 +110,9 @@ def _supervise(host: str, port: int, workers: int) -> int:
     stopping = False
 
     def start() -> tuple[multiprocessing.process.BaseProcess, float]:
-        process = spawn.Process(target=_worker, args=(host, port), name="breaking-push-worker")
+        process = spawn.Process(
+            target=_worker, args=(host, port, os.getpid()), name="breaking-push-worker"
+        )
         process.start()
         return process, time.monotonic()
 

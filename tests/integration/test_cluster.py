@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -197,3 +199,27 @@ def test_unreachable_redis_starts_unready_then_recovers() -> None:
             redis.stop()
     finally:
         node.kill()
+
+
+def _workers(pid: int) -> list[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        children = [int(child) for child in listing.read().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_workers_end_with_their_supervisor_even_when_it_is_killed() -> None:
+    with redis_process() as redis, service_process(redis.url, "--workers", "2") as node:
+        assert node.proc is not None
+        supervisor = node.proc.pid
+        deadline = time.monotonic() + 20
+        while len(workers := _workers(supervisor)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        node.kill()
+        deadline = time.monotonic() + 20
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+        assert alive == [], "workers outlived a SIGKILLed supervisor"

@@ -1,28 +1,23 @@
 """The Docker deployment: docker-compose.yml, deploy/nginx.conf and the Dockerfile.
 
 Docker cannot run here, so the files are parsed and checked against what the service needs;
-where nginx is installed, the load balancer's config is also run in front of a real node.
+test_deploy_nginx.py runs deploy/nginx.conf itself in front of real nodes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import websockets
 import yaml
 
 from service.config import Settings
@@ -364,68 +359,3 @@ def test_healthcheck_passes_on_a_ready_node_and_fails_otherwise(
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-# -- nginx in front of a real node -------------------------------------------------------------
-
-
-@pytest.fixture
-def load_balancer(tmp_path: Path, memory_node: ServiceProcess) -> Iterator[str]:
-    """deploy/nginx.conf with the upstreams pointed at a test node; its base URL."""
-    binary = shutil.which("nginx")
-    if binary is None:
-        pytest.skip("nginx is not installed")
-    port = free_port()
-    text = NGINX_CONF.read_text()
-    for name in NODES:
-        text = text.replace(f"server {name}:{NODE_PORT};", f"server 127.0.0.1:{memory_node.port};")
-    text = text.replace(f"listen {NODE_PORT};", f"listen 127.0.0.1:{port};")
-    text = text.replace("/var/log/nginx/", f"{tmp_path}/")
-    text = text.replace(
-        "http {",
-        f"http {{\n    client_body_temp_path {tmp_path}/body;\n    proxy_temp_path {tmp_path}/proxy;",
-    )
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"pid {tmp_path}/nginx.pid;\n{text}")
-    args = [binary, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
-    with (tmp_path / "stderr.log").open("wb") as err:
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"nginx exited: {(tmp_path / 'stderr.log').read_text()}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
-async def test_sse_and_websocket_pass_through_nginx(
-    load_balancer: str, memory_node: ServiceProcess
-) -> None:
-    headers = {"Authorization": f"Bearer {memory_node.token}"}
-    alert = {"headline": "Through the load balancer", "regions": ["mena"], "language": "en"}
-    async with (
-        httpx.AsyncClient(timeout=10) as client,
-        client.stream("GET", f"http://{load_balancer}{SSE_PATH}?region=mena") as stream,
-        websockets.connect(f"ws://{load_balancer}{WS_PATH}?region=mena") as ws,
-    ):
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        assert json.loads(await ws.recv())["event"] == "ready"
-        posted = await client.post(f"http://{load_balancer}/v1/alerts", json=alert, headers=headers)
-        assert posted.status_code == 201
-        event_id = posted.json()["id"]
-        frame = json.loads(await ws.recv())
-        assert (frame["event"], frame["id"]) == ("alert", event_id)
-        lines = stream.aiter_lines()
-        async with asyncio.timeout(5):
-            async for line in lines:
-                if line == f"id: {event_id}":
-                    break
