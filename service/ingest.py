@@ -38,7 +38,7 @@ from service.models import (
     EventPayload,
     RetractionIn,
 )
-from service.openapi import Operation, operation
+from service.openapi import IDEMPOTENCY_KEY, Operation, operation
 from service.problems import Problem, from_validation
 
 log = logging.getLogger("breaking_push.ingest")
@@ -79,6 +79,8 @@ class Ingest:
             errors=_WRITE_ERRORS,
             auth=True,
             tags=("ingest",),
+            operation_id="publishAlert",
+            headers=(IDEMPOTENCY_KEY,),
         )
     )
     async def create(self, request: Request) -> Response:
@@ -101,6 +103,8 @@ class Ingest:
             errors=(*_WRITE_ERRORS, 404),
             auth=True,
             tags=("ingest",),
+            operation_id="correctAlert",
+            headers=(IDEMPOTENCY_KEY,),
         )
     )
     async def correct(self, request: Request) -> Response:
@@ -115,6 +119,9 @@ class Ingest:
             errors=(*_WRITE_ERRORS, 404),
             auth=True,
             tags=("ingest",),
+            operation_id="retractAlert",
+            headers=(IDEMPOTENCY_KEY,),
+            body_required=False,
         )
     )
     async def retract(self, request: Request) -> Response:
@@ -146,6 +153,7 @@ class Ingest:
             query=AlertQuery,
             errors=(400, 503),
             tags=("listing",),
+            operation_id="listAlerts",
         )
     )
     async def listing(self, request: Request) -> Response:
@@ -159,7 +167,16 @@ class Ingest:
         payloads = [a.payload() for a in alerts if flt.matches(a.event)][:limit]
         return json_response({"alerts": payloads}, headers={"cache-control": "no-cache"})
 
-    @operation(Operation("One live alert", 200, EventPayload, errors=(404, 503), tags=("listing",)))
+    @operation(
+        Operation(
+            "One live alert",
+            200,
+            EventPayload,
+            errors=(404, 503),
+            tags=("listing",),
+            operation_id="getAlert",
+        )
+    )
     async def show(self, request: Request) -> Response:
         return json_response((await self._find(request.path_params["alert_id"])).payload())
 

@@ -189,8 +189,8 @@ class SubscribeQuery(BaseModel):
     """Subscription filters, the same on SSE, WebSocket and the listing."""
 
     region: str | None = Field(None, description="repeatable or comma-separated; absent = all")
-    language: Language | None = None
-    category: Category | None = None
+    language: Language | None = Field(None, description="only this language; absent = all")
+    category: Category | None = Field(None, description="only this category; absent = all")
     priority: Priority | None = Field(None, description="minimum: update < breaking < flash")
     last_event_id: str | None = Field(None, description="resume after this id (or Last-Event-ID)")
 
@@ -199,10 +199,10 @@ class AlertQuery(BaseModel):
     """Filters of the live-alert listing."""
 
     region: str | None = Field(None, description="repeatable or comma-separated; absent = all")
-    language: Language | None = None
-    category: Category | None = None
+    language: Language | None = Field(None, description="only this language; absent = all")
+    category: Category | None = Field(None, description="only this category; absent = all")
     priority: Priority | None = Field(None, description="minimum: update < breaking < flash")
-    limit: int = Field(50, ge=1, le=500)
+    limit: int = Field(50, ge=1, le=500, description="at most this many alerts")
 
 
 class SubscriberCensus(BaseModel):

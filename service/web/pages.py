@@ -1,10 +1,12 @@
-"""The live demo (`/`), the editor desk (`/desk`) and the static files they and embedders load."""
+"""The live demo (`/`), the editor desk (`/desk`), the API docs (`/docs`) and their static files."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 from string import Template
 
+import swagger_ui_bundle
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -30,8 +32,8 @@ _PAGE_HEADERS = {
 
 
 def client_js_dir() -> Path:
-    """Where the browser client lives: packaged beside this module, or the checkout's clients/js."""
-    candidates = (_HERE / "client_js", _HERE.parents[1] / "clients" / "js")
+    """Where the browser client lives: packaged beside this module, or the checkout's sources."""
+    candidates = (_HERE / "client_js", _HERE.parents[1] / "clients" / "js" / "src")
     for candidate in candidates:
         if (candidate / "breaking-client.js").is_file():
             return candidate
@@ -45,7 +47,8 @@ def _page(name: str, title: str) -> Route:
     current = {f"current_{page}": 'aria-current="page"' if page == name else "" for page in _PAGES}
     html = layout.substitute(
         title=title,
-        script=f"/static/site/{_PAGES[name]}",
+        # The release in the URL: a new version is never served from an old cached copy.
+        script=f"/static/site/{_PAGES[name]}?v={version('breaking-push')}",
         main=(_HERE / "html" / f"{name}.html").read_text(encoding="utf-8"),
         **current,
     )
@@ -76,11 +79,30 @@ class _Embeddable:
         await self.app(scope, receive, send_with_cors)
 
 
+def _docs() -> Route:
+    """Swagger UI over `/openapi.json`, from the files of its Python package: no CDN."""
+    html = (_HERE / "html" / "docs.html").read_text(encoding="utf-8")
+
+    async def endpoint(request: Request) -> Response:
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+    return Route("/docs", endpoint, name="page-docs")
+
+
 def page_routes() -> list[BaseRoute]:
-    """`/`, `/desk`, `/static/` (the JS client and ticker) and `/static/site/` (page assets)."""
+    """`/`, `/desk`, `/docs`, `/static/` (the JS client and ticker, also under the release's
+    version, `/static/v<version>/`) and `/static/site/` (page assets)."""
+    client = _Embeddable(StaticFiles(directory=client_js_dir()))
     return [
         _page("index", "Live ticker"),
         _page("desk", "Editor desk"),
+        _docs(),
         Mount("/static/site", app=StaticFiles(directory=_HERE / "static"), name="site"),
-        Mount("/static", app=_Embeddable(StaticFiles(directory=client_js_dir())), name="static"),
+        Mount(
+            "/static/docs",
+            app=StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)),
+            name="docs-assets",
+        ),
+        Mount(f"/static/v{version('breaking-push')}", app=client, name="static-versioned"),
+        Mount("/static", app=client, name="static"),
     ]
