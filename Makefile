@@ -13,7 +13,7 @@ LOCK_ARGS := --generate-hashes --universal --python-version 3.11 --quiet \
 	--no-emit-package breaking-push --no-emit-package breaking-push-client \
 	--custom-compile-command "make lock"
 
-.PHONY: install install-runtime run test lint js-deps lock browser-deps redis-server bench \
+.PHONY: install install-runtime run test lint js-deps lock lock-check browser-deps redis-server bench \
 	bench-quick clean
 
 $(VENV)/bin/python:
@@ -58,6 +58,15 @@ lock: $(VENV)/bin/python
 		-o requirements/runtime.txt
 	$(BIN)/uv pip compile requirements/dev.in $(LOCK_ARGS) $(if $(UPGRADE),--upgrade) \
 		-o requirements/dev.txt
+
+# Compiles both lock files afresh into a temporary directory and fails if either differs from
+# the committed one: the pyprojects changed without `make lock` (tests/integration/test_packaging.py).
+lock-check:
+	@tmp=$$(mktemp -d) && cp requirements/runtime.txt requirements/dev.txt $$tmp/ \
+	&& $(BIN)/uv pip compile requirements/runtime.in $(LOCK_ARGS) -o $$tmp/runtime.txt \
+	&& $(BIN)/uv pip compile requirements/dev.in $(LOCK_ARGS) -o $$tmp/dev.txt \
+	&& diff -u requirements/runtime.txt $$tmp/runtime.txt \
+	&& diff -u requirements/dev.txt $$tmp/dev.txt; status=$$?; rm -rf $$tmp; exit $$status
 
 # redis-server for the tests that start, stop and restart their own private Redis.
 redis-server:

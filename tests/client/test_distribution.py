@@ -1,0 +1,148 @@
+"""Two wheels that stand alone: the client's needs nothing of the server's.
+
+The client's wheel goes into a fresh virtualenv of its own and talks to a node that runs
+from this one: it proves `pip install breaking-push-client` needs nothing of the server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import venv
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import ServiceProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE = json.loads((ROOT / "clients" / "js" / "package.json").read_text())["version"]
+CLIENT_DEPS = {"httpx", "httpx-sse", "websockets", "pydantic"}
+SERVER_ONLY = ("uvicorn", "starlette", "redis", "prometheus_client", "service")
+
+
+def _run(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("wheels")
+    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out,
+         "./clients/python", ".")  # fmt: skip
+    found = {w.name.split("-")[0]: w for w in out.glob("*.whl")}
+    assert set(found) == {"breaking_push", "breaking_push_client"}, found
+    return found
+
+
+def _metadata(wheel: Path) -> tuple[list[str], dict[str, str | list[str]]]:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        message = Parser().parsestr(archive.read(meta).decode())
+    requires = [str(r).split(";")[0] for r in message.get_all("Requires-Dist") or []]
+    return names, {"Version": message["Version"], "Requires-Dist": requires}
+
+
+def _name(requirement: str) -> str:
+    return requirement.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower()
+
+
+def test_the_client_wheel_needs_only_what_the_client_uses(wheels: dict[str, Path]) -> None:
+    names, meta = _metadata(wheels["breaking_push_client"])
+    assert {_name(r) for r in meta["Requires-Dist"]} == CLIENT_DEPS
+    assert meta["Version"] == RELEASE
+    assert all(n.startswith("breaking_client/") or ".dist-info/" in n for n in names), names
+    entry_points = zipfile.ZipFile(wheels["breaking_push_client"]).read(
+        f"breaking_push_client-{RELEASE}.dist-info/entry_points.txt"
+    )
+    assert b"breaking-push-client = breaking_client.cli:main" in entry_points
+
+
+def test_the_server_wheel_depends_on_the_client_instead_of_holding_it(
+    wheels: dict[str, Path],
+) -> None:
+    names, meta = _metadata(wheels["breaking_push"])
+    assert "breaking-push-client" in {_name(r) for r in meta["Requires-Dist"]}
+    assert meta["Version"] == RELEASE
+    assert not [n for n in names if n.startswith("breaking_client/")]
+    shipped_js = {n.rsplit("/", 1)[1] for n in names if n.startswith("service/web/client_js/")}
+    assert shipped_js == {"breaking-client.js", "breaking-ticker.js"}
+
+
+@pytest.fixture(scope="module")
+def client_only_python(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv holding the client's wheel and what pip resolves for it, nothing else."""
+    home = tmp_path_factory.mktemp("client-venv")
+    venv.create(home, with_pip=True)
+    python = home / "bin" / "python"
+    _run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         wheels["breaking_push_client"])  # fmt: skip
+    return python
+
+
+def test_the_client_installs_alone(client_only_python: Path) -> None:
+    for module in SERVER_ONLY:
+        probe = subprocess.run(
+            # -I: not the checkout's directory on sys.path, only the venv's site-packages.
+            [client_only_python, "-I", "-c", f"import {module}"],
+            capture_output=True,
+            timeout=30,
+        )
+        assert probe.returncode != 0, f"{module} should not be installed with the client"
+    listed = _run(client_only_python, "-m", "pip", "list", "--format=json").stdout
+    assert RELEASE in {
+        p["version"] for p in json.loads(listed) if p["name"] == "breaking-push-client"
+    }
+
+
+def test_the_client_command_publishes_from_its_own_venv(
+    client_only_python: Path, client_memory_node: ServiceProcess
+) -> None:
+    node = client_memory_node
+    command = client_only_python.parent / "breaking-push-client"
+    done = _run(command, "publish", "Published without the server installed", "--url", node.url,
+                "--token", node.token, "--region", "asia", "--json", timeout=30)  # fmt: skip
+    event = json.loads(done.stdout)
+    listed = httpx.get(f"{node.url}/v1/alerts/{event['id']}").json()
+    assert listed["headline"] == "Published without the server installed"
+
+
+@pytest.mark.parametrize("transport", ["websocket", "sse"])
+def test_the_client_library_receives_live_from_its_own_venv(
+    client_only_python: Path, client_memory_node: ServiceProcess, transport: str
+) -> None:
+    """Subscribe, then publish sentinels until one arrives: a live delivery, bounded in time."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from breaking_client import BreakingClient, Event
+
+        async def main(url, token, transport):
+            async with BreakingClient(url, token, transport=transport) as client:
+                events = client.events(regions=["us-canada"], language="es")
+                first = asyncio.ensure_future(anext(events))
+                async with asyncio.timeout(20):
+                    while not first.done():
+                        await client.publish("centinela", regions=["us-canada"], language="es")
+                        await asyncio.wait({first}, timeout=0.3)
+                event = first.result()
+                assert isinstance(event, Event) and event.headline == "centinela", event
+                await events.aclose()
+                print(transport, event.id)
+
+        asyncio.run(main(*sys.argv[1:]))
+        """
+    )
+    done = _run(client_only_python, "-I", "-c", script, client_memory_node.url,
+                client_memory_node.token, transport, timeout=60)  # fmt: skip
+    assert done.stdout.startswith(transport)
