@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from service.models import EventPayload, ProblemDetail
@@ -83,6 +83,16 @@ def operation(spec: Operation) -> Callable[[F], F]:
 class ResetData(BaseModel):
     """`reset`: the resume point is older than the retained history; reload `GET /v1/alerts`."""
 
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadyData(BaseModel):
+    """`ready` (WebSocket only): replay is done and the filters now in force are these."""
+
+    filters: dict[str, Any] = Field(
+        description="region (list or null), language, category, priority"
+    )
+
 
 class SubscribeOp(BaseModel):
     """A WebSocket client's message: change the filters without reconnecting."""
@@ -96,25 +106,32 @@ class SubscribeOp(BaseModel):
 
 
 class ServerFrame(BaseModel):
-    """A WebSocket server frame (JSON text): an event, a `reset`, or an `error` problem."""
+    """A WebSocket server frame (JSON text): an event, `ready`, `reset`, or an `error` problem."""
 
-    event: Literal["alert", "correction", "retraction", "reset", "error"]
-    id: str | None = Field(None, description="the event id; null for `reset` and `error`")
-    data: EventPayload | ResetData | ProblemDetail
+    event: Literal["alert", "correction", "retraction", "ready", "reset", "error"]
+    id: str | None = Field(
+        description="the event id; for `ready` the stream's position (null before any event); "
+        "null for `reset` and `error`"
+    )
+    data: EventPayload | ReadyData | ResetData | ProblemDetail
 
 
 SSE_EVENTS = (
-    "A `text/event-stream`. Each event is `id: <event id>`, `event: alert|correction|retraction` "
-    "and `data:` one EventPayload as JSON. `event: reset` (data `{}`, schema ResetData) comes "
-    "first when the resume point is older than the retained history: reload `GET /v1/alerts`. "
-    "The stream starts with a `retry:` hint and sends a comment line (`:`) as heartbeat."
+    "A `text/event-stream`. It starts with a `retry:` hint and a position marker (`id:` with "
+    "no `data:`, so a client that has seen no event yet still resumes without a gap). Each "
+    "event is `id: <event id>`, `event: alert|correction|retraction` and `data:` one "
+    "EventPayload as JSON. `event: reset` (data `{}`, schema ResetData) comes first when the "
+    "resume point is older than the retained history: reload `GET /v1/alerts`. A comment "
+    "line (`:`) is the heartbeat."
 )
 WS_FRAMES = (
     "After the upgrade every server frame is JSON text, a ServerFrame: "
-    '`{"event": "alert", "id": "...", "data": EventPayload}`, `reset` with `{}` as data, or '
-    "`error` with a ProblemDetail (the connection stays open). The client may send a "
-    'SubscribeOp (`{"op": "subscribe", ...}`) to change its filters; browsers must send an '
-    "allowed `Origin`. Protocol pings keep idle connections alive."
+    '`{"event": "alert", "id": "...", "data": EventPayload}` (also `correction`, '
+    "`retraction`); `ready` with ReadyData once replay is done (after connecting and after "
+    "each SubscribeOp); `reset` with `{}` (ResetData); `error` with a ProblemDetail for a bad "
+    "client frame (the connection and its filters stay). The client may send a SubscribeOp "
+    '(`{"op": "subscribe", ...}`) to change its filters; browsers must send an allowed '
+    "`Origin`. Protocol pings keep idle connections alive."
 )
 
 

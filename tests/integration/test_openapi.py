@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+import websockets
 from openapi_spec_validator import validate
 
+from service.models import EventPayload, ProblemDetail
+from service.openapi import ReadyData, ServerFrame
 from tests.support.processes import ServiceProcess
 
 WRITES = {("post", "/v1/alerts"), ("post", "/v1/alerts/{alert_id}/corrections")}
@@ -83,7 +87,7 @@ def test_subscribe_routes_name_their_event_shapes(schema: dict[str, Any]) -> Non
             assert shape in op["description"]
             assert shape in components
     frame = components["ServerFrame"]["properties"]["event"]
-    assert set(frame["enum"]) == {"alert", "correction", "retraction", "reset", "error"}
+    assert set(frame["enum"]) == {"alert", "correction", "retraction", "ready", "reset", "error"}
     assert components["SubscribeOp"]["properties"]["op"]["const"] == "subscribe"
 
 
@@ -131,3 +135,25 @@ def test_a_generated_client_publishes_and_lists(
     assert run.returncode == 0, run.stderr
     published = httpx.get(f"{memory_node.url}/v1/alerts/{run.stdout.strip()}").json()
     assert published["headline"] == "Generated client reaches the desk"
+
+
+async def test_real_websocket_frames_match_the_documented_shape(
+    memory_node: ServiceProcess,
+) -> None:
+    """`ready`, an event, and an `error` as a node sends them validate as ServerFrame."""
+    url = f"{memory_node.ws_url}/v1/ws?region=asia-pacific"
+    async with websockets.connect(url) as ws:
+        frames = [ServerFrame.model_validate_json(await ws.recv())]
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"{memory_node.url}/v1/alerts",
+                json={"headline": "Frame shape", "regions": ["asia-pacific"], "language": "en"},
+                headers={"Authorization": f"Bearer {memory_node.token}"},
+            )
+        assert answer.status_code == 201, answer.text
+        frames.append(ServerFrame.model_validate_json(await ws.recv()))
+        await ws.send(orjson.dumps({"op": "unsubscribe"}).decode())
+        frames.append(ServerFrame.model_validate_json(await ws.recv()))
+    assert [f.event for f in frames] == ["ready", "alert", "error"]
+    assert [type(f.data) for f in frames] == [ReadyData, EventPayload, ProblemDetail]
+    assert frames[1].id == answer.json()["id"]
