@@ -36,11 +36,14 @@ def _run(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("wheels")
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out,
-         "./clients/python", ".")  # fmt: skip
+    """Both distributions as a release builds them: an sdist each, and the wheel from it."""
+    out = tmp_path_factory.mktemp("dist")
+    uv = Path(sys.executable).parent / "uv"
+    for project in ("./clients/python", "."):
+        _run(uv, "build", "--quiet", "--out-dir", out, project)
     found = {w.name.split("-")[0]: w for w in out.glob("*.whl")}
     assert set(found) == {"breaking_push", "breaking_push_client"}, found
+    assert len(list(out.glob("*.tar.gz"))) == 2
     return found
 
 
