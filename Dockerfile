@@ -1,16 +1,31 @@
 # breaking-push fan-out node. Configuration comes from BREAKING_* variables (docs/CONFIGURATION.md).
 
-FROM python:3.11-slim-bookworm AS build
+# The base image by digest, so two builds of one commit start from the same bytes. This is the
+# digest Docker Hub published for python:3.11-slim-bookworm (linux/amd64 and linux/arm64 index);
+# to move to a newer patch release, run
+#   docker buildx imagetools inspect python:3.11-slim-bookworm
+# and paste the "Digest:" line here. tests/integration/test_compose.py checks the form.
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS base
+
+FROM base AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Dependencies first, from the lock file (every hash checked, nothing resolved): this layer
+# is rebuilt only when requirements/runtime.txt changes, not when the code does.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements/runtime.txt
+# Then this repository's two distributions, without their dependencies (already locked above).
 COPY pyproject.toml README.md ./
-COPY service ./service
+COPY clients/js/package.json ./clients/js/package.json
+COPY clients/js/src ./clients/js/src
 COPY clients/python ./clients/python
-COPY clients/js ./clients/js
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
+COPY service ./service
+RUN /opt/venv/bin/pip install --no-deps ./clients/python . \
+    && /opt/venv/bin/pip check
 
-FROM python:3.11-slim-bookworm
+FROM base
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -2,20 +2,71 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` installs the runtime lock only; `make test` and `make lint` add the dev lock.
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+PROJECTS := pyproject.toml clients/python/pyproject.toml clients/js/package.json
+JS := clients/js
+JS_STAMP := $(JS)/node_modules/.installed
+# Same arguments for `make lock` and the test that checks the lock files are current.
+LOCK_ARGS := --generate-hashes --universal --python-version 3.11 --quiet \
+	--no-emit-package breaking-push --no-emit-package breaking-push-client \
+	--custom-compile-command "make lock"
 
-.PHONY: install run test soak lint unit integration browser-deps redis-server nginx bench bench-quick clean
+.PHONY: install install-runtime run test soak lint js-deps lock lock-check browser-deps redis-server \
+	nginx bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# Locked third-party packages first (hashes checked, nothing resolved), then this repository's
+# two distributions from their paths, the client before the server that depends on it.
+$(RUNTIME_STAMP): $(VENV)/bin/python requirements/runtime.txt $(PROJECTS)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps -e clients/python -e .
+	$(BIN)/pip check || { echo "the lock files are stale: run make lock"; exit 1; }
+	touch $@
 
-run: install
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements/dev.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e clients/python -e '.[dev]'
+	$(BIN)/pip check || { echo "the lock files are stale: run make lock"; exit 1; }
+	touch $@
+
+install-runtime: $(RUNTIME_STAMP)
+
+install: $(DEV_STAMP) js-deps
+
+run: install-runtime
 	$(BIN)/breaking-push serve
+
+# TypeScript (declarations from the JSDoc, for `npm pack`), pinned by clients/js/package-lock.json.
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	cd $(JS) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+js-deps: $(JS_STAMP)
+
+# Re-pin after a dependency change in either pyproject (requirements/README.md); UPGRADE=1 moves
+# every pin to the newest allowed version.
+# uv at the version the dev extras pin: a stale lock must not stop the lock from being remade.
+lock: $(VENV)/bin/python
+	$(BIN)/pip install --quiet "$$(grep -o 'uv==[0-9.]*' pyproject.toml)"
+	$(BIN)/uv pip compile requirements/runtime.in $(LOCK_ARGS) $(if $(UPGRADE),--upgrade) \
+		-o requirements/runtime.txt
+	$(BIN)/uv pip compile requirements/dev.in $(LOCK_ARGS) $(if $(UPGRADE),--upgrade) \
+		-o requirements/dev.txt
+
+# Compiles both lock files afresh into a temporary directory and fails if either differs from
+# the committed one: the pyprojects changed without `make lock` (tests/integration/test_packaging.py).
+lock-check:
+	@tmp=$$(mktemp -d) && cp requirements/runtime.txt requirements/dev.txt $$tmp/ \
+	&& $(BIN)/uv pip compile requirements/runtime.in $(LOCK_ARGS) -o $$tmp/runtime.txt \
+	&& $(BIN)/uv pip compile requirements/dev.in $(LOCK_ARGS) -o $$tmp/dev.txt \
+	&& diff -u requirements/runtime.txt $$tmp/runtime.txt \
+	&& diff -u requirements/dev.txt $$tmp/dev.txt; status=$$?; rm -rf $$tmp; exit $$status
 
 # redis-server for the tests that start, stop and restart their own private Redis, and
 # openssl for the certificates of the TLS one.
@@ -48,9 +99,11 @@ lint: install
 test: install redis-server nginx browser-deps lint
 	$(BIN)/pytest
 
-# Long fault runs (each bounded in count and time), left out of `make test`.
+# Long fault and flood runs (each bounded in count and time, loopback only), left out of
+# `make test`: the fault suite's soak cases, then the replay flood and first-paint storm.
 soak: install redis-server
 	$(BIN)/pytest -m soak -s tests/faults
+	$(BIN)/python -m bench.floods
 
 bench: install redis-server
 	$(BIN)/pip install --quiet -e '.[bench]' && $(BIN)/python -m bench.run --full
@@ -59,4 +112,4 @@ bench-quick: install redis-server
 	$(BIN)/python -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JS)/node_modules $(JS)/types .mypy_cache .pytest_cache .ruff_cache

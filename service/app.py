@@ -42,6 +42,10 @@ _SUBSCRIBE_DOCS = (
             errors=(400, 503),
             media_type="text/event-stream",
             tags=("subscribe",),
+            operation_id="subscribeEvents",
+            headers=(openapi.LAST_EVENT_ID,),
+            description=openapi.SSE_EVENTS,
+            mentions=(openapi.ResetData,),
         ),
     ),
     (
@@ -52,6 +56,10 @@ _SUBSCRIBE_DOCS = (
             query=SubscribeQuery,
             errors=(400, 403, 426, 503),
             tags=("subscribe",),
+            operation_id="subscribeWebSocket",
+            headers=(openapi.LAST_EVENT_ID,),
+            description=openapi.WS_FRAMES,
+            mentions=(openapi.ServerFrame, openapi.SubscribeOp),
         ),
     ),
 )

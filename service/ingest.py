@@ -35,7 +35,7 @@ from service.models import (
     EventPayload,
     RetractionIn,
 )
-from service.openapi import Operation, operation
+from service.openapi import IDEMPOTENCY_KEY, Operation, operation
 from service.problems import Problem, from_validation
 from service.responses import json_response
 
@@ -74,6 +74,8 @@ class Ingest:
             errors=_WRITE_ERRORS,
             auth=True,
             tags=("ingest",),
+            operation_id="publishAlert",
+            headers=(IDEMPOTENCY_KEY,),
         )
     )
     async def create(self, request: Request) -> Response:
@@ -96,6 +98,8 @@ class Ingest:
             errors=(*_WRITE_ERRORS, 404),
             auth=True,
             tags=("ingest",),
+            operation_id="correctAlert",
+            headers=(IDEMPOTENCY_KEY,),
         )
     )
     async def correct(self, request: Request) -> Response:
@@ -110,6 +114,9 @@ class Ingest:
             errors=(*_WRITE_ERRORS, 404),
             auth=True,
             tags=("ingest",),
+            operation_id="retractAlert",
+            headers=(IDEMPOTENCY_KEY,),
+            body_required=False,
         )
     )
     async def retract(self, request: Request) -> Response:

@@ -185,6 +185,7 @@ class Listing:
             query=AlertQuery,
             errors=(400, 503),
             tags=("listing",),
+            operation_id="listAlerts",
         )
     )
     async def listing(self, request: Request) -> Response:
@@ -202,7 +203,16 @@ class Listing:
             return Response(status_code=304, headers=headers)
         return Response(answer.body, 200, headers, media_type="application/json")
 
-    @operation(Operation("One live alert", 200, ListedAlert, errors=(404, 503), tags=("listing",)))
+    @operation(
+        Operation(
+            "One live alert",
+            200,
+            ListedAlert,
+            errors=(404, 503),
+            tags=("listing",),
+            operation_id="getAlert",
+        )
+    )
     async def show(self, request: Request) -> Response:
         alert_id = request.path_params["alert_id"]
         if self._view.loaded:

@@ -103,7 +103,11 @@ def meta_routes(settings: Settings) -> list[BaseRoute]:
 
     @operation(
         Operation(
-            "This node's regions, languages, categories and priorities", 200, Meta, tags=("meta",)
+            "This node's regions, languages, categories and priorities",
+            200,
+            Meta,
+            tags=("meta",),
+            operation_id="getMeta",
         )
     )
     async def meta(request: Request) -> Response:

@@ -1,17 +1,53 @@
-"""`/openapi.json`, generated from the routes' pydantic models: never written by hand."""
+"""`/openapi.json`, generated from the routes' pydantic models: never written by hand.
+
+Written for client generators as much as for readers: every operation has an `operationId`,
+every parameter and header a description, and the subscribe routes name their event shapes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from service.models import ProblemDetail
+from service.models import EventPayload, ProblemDetail
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an operation reads."""
+
+    name: str
+    description: str
+
+
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Makes a retry safe: the same key and body within a day returns the first answer and "
+    "publishes nothing new (on any node); the same key with another body is 422.",
+)
+LAST_EVENT_ID = Header(
+    "Last-Event-ID",
+    "Resume after this event id: every missed matching event is replayed in order first. "
+    "Browsers' EventSource sends it on reconnect; `last_event_id` in the query does the same.",
+)
+
+# Answers that come with `Retry-After` (seconds): rate limited, or the broker unreachable.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_PATH_PARAMETERS = {
+    "alert_id": "The alert's id: the event id its `alert` event was given, e.g. 1764000000123-0.",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +63,13 @@ class Operation:
     auth: bool = False
     media_type: str = "application/json"
     tags: tuple[str, ...] = field(default=())
+    # A generator names its function after this: stable, camelCase, unique.
+    operation_id: str = field(default="", kw_only=True)
+    headers: tuple[Header, ...] = field(default=(), kw_only=True)
+    body_required: bool = field(default=True, kw_only=True)
+    description: str = field(default="", kw_only=True)
+    # Schemas the description refers to that no request or response names (event frames).
+    mentions: tuple[type[BaseModel], ...] = field(default=(), kw_only=True)
 
 
 def operation(spec: Operation) -> Callable[[F], F]:
@@ -37,14 +80,74 @@ def operation(spec: Operation) -> Callable[[F], F]:
     return attach
 
 
-def _parameters(query: type[BaseModel] | None, path: str) -> list[dict[str, Any]]:
-    params = [
-        {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-        for part in path.split("/")
-        if part.startswith("{")
+class ResetData(BaseModel):
+    """`reset`: the resume point is older than the retained history; reload `GET /v1/alerts`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadyData(BaseModel):
+    """`ready` (WebSocket only): replay is done and the filters now in force are these."""
+
+    filters: dict[str, Any] = Field(
+        description="region (list or null), language, category, priority"
+    )
+
+
+class SubscribeOp(BaseModel):
+    """A WebSocket client's message: change the filters without reconnecting."""
+
+    op: Literal["subscribe"]
+    region: list[str] | str | None = Field(None, description="any of these regions; absent = all")
+    language: str | None = None
+    category: str | None = None
+    priority: str | None = Field(None, description="minimum priority")
+    last_event_id: str | None = Field(None, description="replay what came after this id first")
+
+
+class ServerFrame(BaseModel):
+    """A WebSocket server frame (JSON text): an event, `ready`, `reset`, or an `error` problem."""
+
+    event: Literal["alert", "correction", "retraction", "ready", "reset", "error"]
+    id: str | None = Field(
+        description="the event id; for `ready` the stream's position (null before any event); "
+        "null for `reset` and `error`"
+    )
+    data: EventPayload | ReadyData | ResetData | ProblemDetail
+
+
+SSE_EVENTS = (
+    "A `text/event-stream`. It starts with a `retry:` hint and a position marker (`id:` with "
+    "no `data:`, so a client that has seen no event yet still resumes without a gap). Each "
+    "event is `id: <event id>`, `event: alert|correction|retraction` and `data:` one "
+    "EventPayload as JSON. `event: reset` (data `{}`, schema ResetData) comes first when the "
+    "resume point is older than the retained history: reload `GET /v1/alerts`. A comment "
+    "line (`:`) is the heartbeat."
+)
+WS_FRAMES = (
+    "After the upgrade every server frame is JSON text, a ServerFrame: "
+    '`{"event": "alert", "id": "...", "data": EventPayload}` (also `correction`, '
+    "`retraction`); `ready` with ReadyData once replay is done (after connecting and after "
+    "each SubscribeOp); `reset` with `{}` (ResetData); `error` with a ProblemDetail for a bad "
+    "client frame (the connection and its filters stay). The client may send a SubscribeOp "
+    '(`{"op": "subscribe", ...}`) to change its filters; browsers must send an allowed '
+    "`Origin`. Protocol pings keep idle connections alive."
+)
+
+
+def _parameters(op: Operation, path: str) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": _PATH_PARAMETERS[name],
+            "schema": {"type": "string"},
+        }
+        for name in (part[1:-1] for part in path.split("/") if part.startswith("{"))
     ]
-    if query is not None:
-        schema = query.model_json_schema()
+    if op.query is not None:
+        schema = op.query.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
             params.append(
                 {
@@ -55,40 +158,60 @@ def _parameters(query: type[BaseModel] | None, path: str) -> list[dict[str, Any]
                     "schema": prop,
                 }
             )
+    params += [
+        {
+            "name": header.name,
+            "in": "header",
+            "required": False,
+            "description": header.description,
+            "schema": {"type": "string"},
+        }
+        for header in op.headers
+    ]
     return params
+
+
+def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": op.description or op.summary}
+    if op.response is not None:
+        ok["content"] = {op.media_type: {"schema": refs[(op.response, "validation")]}}
+    elif op.media_type != "application/json":
+        ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    problem = {"application/problem+json": {"schema": refs[(ProblemDetail, "validation")]}}
+    for status in op.errors:
+        error: dict[str, Any] = {"description": "problem", "content": problem}
+        if status in _RETRY_AFTER_STATUSES:
+            error["headers"] = _RETRY_AFTER
+        responses[str(status)] = error
+    return responses
 
 
 def build(operations: Iterable[tuple[str, str, Operation]], version: str) -> dict[str, Any]:
     """An OpenAPI 3.1 document for `(path, method, Operation)` triples."""
     ops = list(operations)
-    models = {m for _, _, op in ops for m in (op.response, op.body) if m is not None} | {
-        ProblemDetail
-    }
+    named = {m for _, _, op in ops for m in (op.response, op.body) if m is not None}
+    models = named | {m for _, _, op in ops for m in op.mentions} | {ProblemDetail}
     refs, defs = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
     )
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in ops:
-        responses: dict[str, Any] = {}
-        ok: dict[str, Any] = {"description": op.summary}
-        if op.response is not None:
-            ok["content"] = {op.media_type: {"schema": refs[(op.response, "validation")]}}
-        elif op.media_type != "application/json":
-            ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
-        responses[str(op.status)] = ok
-        problem = {"application/problem+json": {"schema": refs[(ProblemDetail, "validation")]}}
-        for status in op.errors:
-            responses[str(status)] = {"description": "problem", "content": problem}
+        if not op.operation_id:
+            raise ValueError(f"{method} {path} has no operation_id")
         entry: dict[str, Any] = {
+            "operationId": op.operation_id,
             "summary": op.summary,
             "tags": list(op.tags),
-            "parameters": _parameters(op.query, path),
-            "responses": responses,
+            "parameters": _parameters(op, path),
+            "responses": _responses(op, refs),
         }
+        if op.description:
+            entry["description"] = op.description
         if op.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": op.body_required,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
         if op.auth:

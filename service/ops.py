@@ -49,17 +49,31 @@ class Ops:
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
 
-    @operation(Operation("The process is alive", tags=("ops",)))
+    @operation(Operation("The process is alive", tags=("ops",), operation_id="healthz"))
     async def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
-    @operation(Operation("Subscribed to the broker and serving", errors=(503,), tags=("ops",)))
+    @operation(
+        Operation(
+            "Subscribed to the broker and serving",
+            errors=(503,),
+            tags=("ops",),
+            operation_id="readyz",
+        )
+    )
     async def readyz(self, request: Request) -> Response:
         if not self._broker.ready:
             raise Problem(503, "not subscribed to the broker (Redis unreachable?)")
         return json_response({"status": "ready", "subscribers": self._hub.subscribers})
 
-    @operation(Operation("Prometheus metrics", media_type=CONTENT_TYPE_LATEST, tags=("ops",)))
+    @operation(
+        Operation(
+            "Prometheus metrics",
+            media_type=CONTENT_TYPE_LATEST,
+            tags=("ops",),
+            operation_id="metrics",
+        )
+    )
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self._metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -71,12 +85,13 @@ class Ops:
             errors=(401,),
             auth=True,
             tags=("ops",),
+            operation_id="getStats",
         )
     )
     async def stats(self, request: Request) -> Response:
         await self._editors.authenticate(request)
         return json_response(Stats(subscribers=self._hub.census()).model_dump())
 
-    @operation(Operation("This schema", tags=("ops",)))
+    @operation(Operation("This schema", tags=("ops",), operation_id="getOpenapi"))
     async def openapi(self, request: Request) -> Response:
         return json_response(self._schema())

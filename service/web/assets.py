@@ -53,14 +53,15 @@ def _asset(body: bytes) -> Asset:
 class EmbedAssets:
     """The browser client and `<breaking-ticker>`, read once from `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, release: str) -> None:
         self.files = {p.name: _asset(p.read_bytes()) for p in sorted(directory.glob("*.js"))}
         # One version for the set: the ticker imports the client by a relative path,
-        # so both must come from the same versioned directory.
+        # so both must come from the same versioned directory. The release names it for
+        # people; the content hash makes it safe to cache forever even between releases.
         whole = hashlib.sha256()
         for name, asset in self.files.items():
             whole.update(name.encode() + b"\0" + asset.body)
-        self.version = whole.hexdigest()[:16]
+        self.version = f"{release}-{whole.hexdigest()[:16]}"
 
     def url(self, name: str) -> str:
         return f"/static/v/{self.version}/{name}"

@@ -1,10 +1,12 @@
-"""The live demo (`/`), the editor desk (`/desk`) and the static files they and embedders load."""
+"""The live demo (`/`), the editor desk (`/desk`), the API docs (`/docs`) and their static files."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 from string import Template
 
+import swagger_ui_bundle
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -31,8 +33,8 @@ _PAGE_HEADERS = {
 
 
 def client_js_dir() -> Path:
-    """Where the browser client lives: packaged beside this module, or the checkout's clients/js."""
-    candidates = (_HERE / "client_js", _HERE.parents[1] / "clients" / "js")
+    """Where the browser client lives: packaged beside this module, or the checkout's sources."""
+    candidates = (_HERE / "client_js", _HERE.parents[1] / "clients" / "js" / "src")
     for candidate in candidates:
         if (candidate / "breaking-client.js").is_file():
             return candidate
@@ -53,7 +55,8 @@ def _page(name: str, title: str, embed: EmbedAssets) -> Route:
     }
     html = layout.substitute(
         title=title,
-        script=f"/static/site/{_PAGES[name]}",
+        # The release in the URL: a new version is never served from an old cached copy.
+        script=f"/static/site/{_PAGES[name]}?v={version('breaking-push')}",
         main=fragment.substitute(scripts),
         **current,
     )
@@ -64,12 +67,29 @@ def _page(name: str, title: str, embed: EmbedAssets) -> Route:
     return Route("/" if name == "index" else f"/{name}", endpoint, name=f"page-{name}")
 
 
+def _docs() -> Route:
+    """Swagger UI over `/openapi.json`, from the files of its Python package: no CDN."""
+    html = (_HERE / "html" / "docs.html").read_text(encoding="utf-8")
+
+    async def endpoint(request: Request) -> Response:
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+    return Route("/docs", endpoint, name="page-docs")
+
+
 def page_routes() -> list[BaseRoute]:
-    """`/`, `/desk`, `/static/` (the JS client and ticker) and `/static/site/` (page assets)."""
-    embed = EmbedAssets(client_js_dir())
+    """`/`, `/desk`, `/docs`, `/static/` (the JS client and ticker, also under a versioned
+    path) and `/static/site/` (page assets)."""
+    embed = EmbedAssets(client_js_dir(), version("breaking-push"))
     return [
         _page("index", "Live ticker", embed),
         _page("desk", "Editor desk", embed),
+        _docs(),
         Mount("/static/site", app=StaticFiles(directory=_HERE / "static"), name="site"),
+        Mount(
+            "/static/docs",
+            app=StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)),
+            name="docs-assets",
+        ),
         *embed.routes(),
     ]

@@ -166,11 +166,18 @@ def test_redis_persists_with_aof_and_answers_ping(
     assert "ports" not in redis, "Redis is for the nodes only, never published"
 
 
-@pytest.mark.parametrize("name", NODES)
-def test_node_builds_the_image_and_waits_for_redis(name: str, services: dict[str, Any]) -> None:
-    node = services[name]
-    build = node["build"]
+def test_compose_builds_one_image_for_both_nodes(services: dict[str, Any]) -> None:
+    first, second = (services[name] for name in NODES)
+    build = first["build"]
     assert (build if isinstance(build, str) else build["context"]) == "."
+    assert "build" not in second, "a second build of the same image would be wasted"
+    assert first["image"] == second["image"], "node2 runs the image node1 builds"
+    assert second["pull_policy"] == "never", "a local image, never looked up in a registry"
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_node_waits_for_redis(name: str, services: dict[str, Any]) -> None:
+    node = services[name]
     assert node["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "ports" not in node, "nodes are reached through the load balancer"
     # uvicorn's graceful shutdown (SSE `retry:`, WebSocket 1012) needs up to 10 s.
@@ -284,12 +291,33 @@ def _args(stage: list[tuple[str, str]], keyword: str) -> list[str]:
     return [rest for kw, rest in stage if kw == keyword]
 
 
-def test_dockerfile_installs_the_package_non_editable() -> None:
+_DIGEST_PINNED = re.compile(r"\Apython:3\.11-slim-bookworm@sha256:[0-9a-f]{64}( AS \w+)?\Z")
+
+
+def test_dockerfile_starts_from_a_base_image_pinned_by_digest() -> None:
     stages = _dockerfile_stages(DOCKERFILE.read_text())
-    assert all(re.match(r"python:3\.11-slim", stage[0][1]) for stage in stages)
-    runs = " ".join(rest for stage in stages for kw, rest in stage if kw == "RUN")
-    assert re.search(r"pip install \.(\s|$)", runs)
-    assert not re.search(r"pip install[^&]*(\s-e\s|--editable)", runs)
+    bases = [stage[0][1] for stage in stages]
+    assert _DIGEST_PINNED.match(bases[0]), bases[0]
+    named = {base.split(" AS ")[1] for base in bases if " AS " in base}
+    # Every later stage builds on an earlier one, so the digest is written once.
+    assert all(base.split(" AS ")[0] in named for base in bases[1:]), bases
+    assert "docker buildx imagetools inspect" in DOCKERFILE.read_text(), "how to refresh it"
+
+
+def test_dockerfile_installs_the_lock_before_copying_the_source() -> None:
+    build = _dockerfile_stages(DOCKERFILE.read_text())[-2]
+    steps = [f"{kw} {rest}" for kw, rest in build if kw in ("COPY", "RUN")]
+    locked = next(i for i, s in enumerate(steps) if "--require-hashes" in s)
+    assert "-r requirements/runtime.txt" in steps[locked]
+    assert "--no-deps" in steps[locked], "only what the lock names"
+    copied_before = [s for s in steps[:locked] if s.startswith("COPY")]
+    assert copied_before == ["COPY requirements/runtime.txt ./requirements/runtime.txt"]
+    source = [i for i, s in enumerate(steps) if s.startswith("COPY") and "service" in s]
+    assert source, "the build copies service/"
+    assert min(source) > locked, "a code change must not reinstall dependencies"
+    [own] = [s for s in steps[locked + 1 :] if s.startswith("RUN")]
+    assert re.search(r"pip install --no-deps \./clients/python \.(\s|$)", own)
+    assert not re.search(r"(\s-e\s|--editable)", own)
 
 
 def test_dockerfile_runs_as_non_root(final_stage: list[tuple[str, str]]) -> None:

@@ -25,6 +25,9 @@ WIRE_TOKEN = "wire-token-europe"
 # desk may post anywhere; wire only to europe (a region-scoped token).
 EDITOR_TOKENS = f"desk:{EDITOR_TOKEN},wire:{WIRE_TOKEN}@europe"
 ALLOWED_ORIGIN = "https://news.example"
+# The Python that runs nodes: this one, unless the tests run from a client-only virtualenv
+# (tests/client/test_distribution.py), which has no server to run.
+SERVER_PYTHON = os.environ.get("BREAKING_TEST_SERVER_PYTHON", sys.executable)
 
 
 def free_port() -> int:
@@ -199,7 +202,7 @@ class ServiceProcess:
         return EDITOR_TOKEN
 
     def start(self, *extra_args: str) -> None:
-        args = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1"]
+        args = [SERVER_PYTHON, "-m", "service", "serve", "--host", "127.0.0.1"]
         args += ["--port", str(self.port), *extra_args]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)

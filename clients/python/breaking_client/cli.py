@@ -1,4 +1,4 @@
-"""`breaking-push listen` and `breaking-push publish`: the client on the service's console script.
+"""`listen` and `publish`: the client's own `breaking-push-client` command, also on the server's.
 
 Exit codes: 0 done, 2 usage error, 3 the API rejected the request, 4 the service could not be
 reached, 130 interrupted (Ctrl-C).
@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The client's commands on their own, as `python -m breaking_client`."""
-    parser = argparse.ArgumentParser(prog="breaking-client")
+    """`breaking-push-client` (and `python -m breaking_client`): the commands without the server."""
+    parser = argparse.ArgumentParser(prog="breaking-push-client", description=__doc__)
     register(parser.add_subparsers(required=True))
     args = parser.parse_args(argv)
     code: int = args.func(args)
