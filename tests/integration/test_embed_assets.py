@@ -9,12 +9,12 @@ import httpx
 
 from tests.support.processes import ServiceProcess
 
-CLIENT_JS = Path(__file__).resolve().parents[2] / "clients" / "js"
+CLIENT_JS = Path(__file__).resolve().parents[2] / "clients" / "js" / "src"
 
 
 def _versioned(node: ServiceProcess, name: str) -> str:
     demo = httpx.get(node.url + "/").text
-    match = re.search(rf"/static/v/([0-9a-f]+)/{re.escape(name)}", demo)
+    match = re.search(rf"/static/v/([0-9][0-9.]*-[0-9a-f]+)/{re.escape(name)}", demo)
     assert match is not None, "the demo's embed snippet names no versioned URL"
     return match[0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from importlib.metadata import version
 from pathlib import Path
@@ -29,11 +30,14 @@ def test_one_version_for_the_whole_release(memory_node: ServiceProcess) -> None:
     lock = json.loads((ROOT / "clients" / "js" / "package-lock.json").read_text())
     assert lock["version"] == RELEASE, "run `npm version` in clients/js, not a hand edit"
     assert httpx.get(f"{memory_node.url}/openapi.json").json()["info"]["version"] == RELEASE
-    versioned = httpx.get(f"{memory_node.url}/static/v{RELEASE}/breaking-client.js")
+    page = httpx.get(f"{memory_node.url}/").text
+    # The embed scripts' immutable URLs carry the release (and their content hash).
+    embedded = re.search(rf"/static/v/{re.escape(RELEASE)}-[0-9a-f]+/breaking-client\.js", page)
+    assert embedded is not None, "the release names the versioned script URLs"
+    versioned = httpx.get(f"{memory_node.url}{embedded[0]}")
     plain = httpx.get(f"{memory_node.url}/static/breaking-client.js")
     assert versioned.status_code == 200
     assert versioned.content == plain.content
-    page = httpx.get(f"{memory_node.url}/").text
     assert f"/static/site/demo.js?v={RELEASE}" in page
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## {RELEASE}" in changelog, "the release's entry in CHANGELOG.md"
