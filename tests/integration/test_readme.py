@@ -170,7 +170,7 @@ def test_the_documented_sri_command_matches_the_served_script_and_the_snippet(
     printed = subprocess.run(
         ["bash", "-c", _on(memory_node, command)], capture_output=True, text=True, timeout=20
     ).stdout.strip()
-    script = (ROOT / "clients" / "js" / "breaking-ticker.js").read_bytes()
+    script = (ROOT / "clients" / "js" / "src" / "breaking-ticker.js").read_bytes()
     assert printed == base64.b64encode(hashlib.sha384(script).digest()).decode()
     demo = httpx.get(memory_node.url + "/").text
     assert f'breaking-ticker.js" integrity="sha384-{printed}"' in demo
