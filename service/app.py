@@ -20,12 +20,14 @@ from starlette.routing import BaseRoute, Route
 from service import openapi
 from service.broker import make_broker
 from service.config import Settings
+from service.events import Event
 from service.hub import Hub
 from service.ingest import Ingest
 from service.metrics import Metrics
 from service.models import SubscribeQuery
 from service.ops import Ops
 from service.problems import MEDIA_TYPE, Problem
+from service.push.component import WebPush
 from service.subscribe import SSE_PATH, WS_PATH, Gateway
 from service.web.pages import page_routes
 
@@ -90,7 +92,8 @@ def create_app(settings: Settings) -> Starlette:
     )
     gateway = Gateway(settings, hub, broker)
     metrics.watch(hub.census)
-    routes: list[BaseRoute] = [*Ingest(settings, broker, metrics).routes()]
+    push = WebPush(settings, metrics)
+    routes: list[BaseRoute] = [*Ingest(settings, broker, metrics).routes(), *push.routes()]
 
     @cache
     def schema() -> dict[str, Any]:
@@ -103,12 +106,18 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await broker.start(hub.dispatch, hub.sync)
+        def on_event(event: Event) -> None:
+            hub.dispatch(event)  # the fan-out first: push only queues after it
+            push.offer(event)
+
+        await broker.start(on_event, hub.sync)
         hub.start(settings.heartbeat_seconds)
+        await push.start()
         try:
             yield {"gateway": gateway}
         finally:
             hub.stop()
+            await push.close()
             await gateway.close()
             await broker.close()
 
