@@ -8,7 +8,7 @@ import pytest
 
 from service.push.keys import generate
 from tests.push.pushservice import PushService, push_service
-from tests.support.processes import ServiceProcess, service_process
+from tests.support.processes import RedisProcess, ServiceProcess, service_process
 
 VAPID_PRIVATE, VAPID_PUBLIC = generate()
 
@@ -32,8 +32,14 @@ async def pushes() -> AsyncIterator[PushService]:
         yield service
 
 
-@pytest.fixture(scope="module")
-def push_node() -> Iterator[ServiceProcess]:
-    """A node on the memory broker with push on."""
-    with service_process(env=push_env()) as node:
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def push_node(request: pytest.FixtureRequest) -> Iterator[ServiceProcess]:
+    """A node with push on, once per broker so both stay equivalent."""
+    if request.param == "memory":
+        with service_process(env=push_env()) as node:
+            yield node
+        return
+    redis: RedisProcess = request.getfixturevalue("redis")
+    # Its own key prefix, so the session's other nodes on this Redis never share its group.
+    with service_process(redis.url, env=push_env(BREAKING_KEY_PREFIX="push-suite")) as node:
         yield node
