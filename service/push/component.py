@@ -53,8 +53,9 @@ class WebPush:
             self._queue.offer(event)
 
     async def start(self) -> None:
-        if self._queue is None or self._worker is None:
+        if self._queue is None or self._worker is None or self._sender is None:
             return
+        self._sender.start()
         try:
             await self._queue.start()
         except PushBackendError as exc:

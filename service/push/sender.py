@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
+import aiohttp
 import http_ece
-import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.push.keys import VapidKeys, unb64url
@@ -24,7 +24,7 @@ log = logging.getLogger("breaking_push.push")
 _ATTEMPTS = 4
 _BACKOFF_S = 0.5
 _MAX_WAIT_S = 300.0
-_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_TIMEOUT = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 
 
 class Outcome(Enum):
@@ -73,15 +73,23 @@ def retry_after(value: str | None) -> float | None:
 
 
 class Sender:
-    """One HTTP client for every push service; `concurrency` bounds the connections."""
+    """One HTTP session for every push service; `concurrency` bounds its connections."""
 
     def __init__(self, keys: VapidKeys, concurrency: int) -> None:
         self._keys = keys
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(limits=limits, timeout=_TIMEOUT)
+        self._concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+
+    def start(self) -> None:
+        """Open the session; it belongs to the running loop."""
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=_TIMEOUT, skip_auto_headers=("User-Agent",)
+        )
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def send(self, target: PushTarget, message: PushMessage) -> Result:
         """Deliver once; 429, 5xx and transport errors are retried after Retry-After or a backoff."""
@@ -99,19 +107,21 @@ class Sender:
                 "Topic": message.topic,
             }
             wait: float | None = None
+            assert self._session is not None, "Sender.start() first"
             try:
-                response = await self._client.post(
-                    target.endpoint, content=encrypt(target, message.body), headers=headers
-                )
-            except httpx.HTTPError as exc:
+                async with self._session.post(
+                    target.endpoint, data=encrypt(target, message.body), headers=headers
+                ) as response:
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 status = type(exc).__name__
             else:
-                status = str(response.status_code)
-                if response.is_success:
+                status = str(response.status)
+                if 200 <= response.status < 300:
                     return Result(Outcome.SENT, status)
-                if response.status_code in (404, 410):
+                if response.status in (404, 410):
                     return Result(Outcome.GONE, status)
-                if response.status_code != 429 and response.status_code < 500:
+                if response.status != 429 and response.status < 500:
                     log.warning("push to %s refused: %s", origin(target.endpoint), status)
                     return Result(Outcome.FAILED, status)
                 wait = retry_after(response.headers.get("retry-after"))

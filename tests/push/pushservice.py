@@ -116,6 +116,8 @@ class PushService:
         self.answers: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.hang: set[str] = set()
         """Names whose pushes are held until `release()` (or the sender disconnects)."""
+        self._verified: dict[str, float] = {}
+        """Authorization headers already checked, with their `exp`, as a push service caches them."""
         self.hang_after: int | None = None
         """Hold every push once this many were accepted."""
         self.held = 0
@@ -225,7 +227,10 @@ class PushService:
         if name not in self.browsers:
             return 404, {}
         try:
-            verify_vapid(headers.get("authorization", ""), self.public_key, self.origin)
+            authorization = headers.get("authorization", "")
+            if self._verified.get(authorization, 0) <= time.time():
+                claims = verify_vapid(authorization, self.public_key, self.origin)
+                self._verified[authorization] = claims["exp"]
             if headers.get("content-encoding") != "aes128gcm":
                 raise ValueError(f"content-encoding {headers.get('content-encoding')!r}")
             int(headers["ttl"])
