@@ -60,6 +60,7 @@ async def run(count: int, concurrency: int, redis: bool) -> dict[str, float | in
             await _subscribe(node, pushes, count)
             subscribe_s = time.monotonic() - started
             before = tree_usage(node.proc.pid)
+            service_before = time.process_time()
             async with httpx.AsyncClient(timeout=10) as client:
                 sent = time.monotonic()
                 response = await client.post(
@@ -76,6 +77,7 @@ async def run(count: int, concurrency: int, redis: bool) -> dict[str, float | in
             with contextlib.suppress(TimeoutError):
                 await pushes.wait(lambda: len(pushes.accepted) >= count, within=_WAIT_S)
             cpu = (tree_usage(node.proc.pid) - before).cpu
+            service_cpu = time.process_time() - service_before
             latencies = sorted(p.at - sent for p in pushes.accepted)
             names = [p.endpoint for p in pushes.accepted]
             return {
@@ -87,6 +89,7 @@ async def run(count: int, concurrency: int, redis: bool) -> dict[str, float | in
                 "p50_s": round(statistics.median(latencies), 2) if latencies else -1,
                 "node_cpu_s": round(cpu, 2),
                 "cpu_us_per_push": round(cpu / max(len(latencies), 1) * 1e6),
+                "push_service_cpu_s": round(service_cpu, 2),
                 "accepted": len(latencies),
                 "missing": count - len(set(names)),
                 "duplicates": len(names) - len(set(names)),
