@@ -24,12 +24,14 @@ log = logging.getLogger("breaking_push.push")
 _ATTEMPTS = 4
 _BACKOFF_S = 0.5
 _MAX_WAIT_S = 300.0
+_LOG_EVERY_S = 60.0
 _TIMEOUT = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 
 
 class Outcome(Enum):
     SENT = "sent"
     GONE = "gone"
+    RETRY = "retry"
     FAILED = "failed"
 
 
@@ -38,6 +40,8 @@ class Result:
     outcome: Outcome
     status: str
     """The last HTTP status, or the transport error's name."""
+    wait: float | None = None
+    """For RETRY: the seconds the push service asked for in Retry-After."""
 
 
 def encrypt(target: PushTarget, plaintext: bytes) -> bytes:
@@ -79,6 +83,7 @@ class Sender:
         self._keys = keys
         self._concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
+        self._logged: dict[tuple[str, int], float] = {}
 
     def start(self) -> None:
         """Open the session; it belongs to the running loop."""
@@ -92,44 +97,56 @@ class Sender:
             await self._session.close()
 
     async def send(self, target: PushTarget, message: PushMessage) -> Result:
-        """Deliver once; 429, 5xx and transport errors are retried after Retry-After or a backoff."""
-        status = "none"
+        """Deliver; 429, 5xx and transport errors are retried after Retry-After or a backoff."""
+        result = Result(Outcome.FAILED, "none")
         for attempt in range(_ATTEMPTS):
-            ttl = message.ttl()
-            if ttl <= 0:
+            if message.ttl() <= 0:
                 return Result(Outcome.FAILED, "expired")
-            headers = {
-                "Authorization": self._keys.authorization(origin(target.endpoint)),
-                "Content-Encoding": "aes128gcm",
-                "Content-Type": "application/octet-stream",
-                "TTL": str(ttl),
-                "Urgency": message.urgency,
-                "Topic": message.topic,
-            }
-            wait: float | None = None
-            assert self._session is not None, "Sender.start() first"
-            try:
-                async with self._session.post(
-                    target.endpoint, data=encrypt(target, message.body), headers=headers
-                ) as response:
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status = type(exc).__name__
-            else:
-                status = str(response.status)
-                if 200 <= response.status < 300:
-                    return Result(Outcome.SENT, status)
-                if response.status in (404, 410):
-                    return Result(Outcome.GONE, status)
-                if response.status != 429 and response.status < 500:
-                    log.warning("push to %s refused: %s", origin(target.endpoint), status)
-                    return Result(Outcome.FAILED, status)
-                wait = retry_after(response.headers.get("retry-after"))
-            if attempt + 1 == _ATTEMPTS:
+            result = await self._post(target, message)
+            if result.outcome is not Outcome.RETRY or attempt + 1 == _ATTEMPTS:
                 break
+            wait = result.wait
             if wait is None:
                 wait = random.uniform(0, _BACKOFF_S * 2**attempt)
             if wait > min(_MAX_WAIT_S, message.ttl()):
                 break
             await asyncio.sleep(wait)
-        return Result(Outcome.FAILED, status)
+        if result.outcome is Outcome.RETRY:
+            return Result(Outcome.FAILED, result.status)
+        return result
+
+    async def _post(self, target: PushTarget, message: PushMessage) -> Result:
+        assert self._session is not None, "Sender.start() first"
+        audience = origin(target.endpoint)
+        headers = {
+            "Authorization": self._keys.authorization(audience),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(message.ttl()),
+            "Urgency": message.urgency,
+            "Topic": message.topic,
+        }
+        body = encrypt(target, message.body)
+        try:
+            async with self._session.post(target.endpoint, data=body, headers=headers) as response:
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Result(Outcome.RETRY, type(exc).__name__)
+        status = response.status
+        if 200 <= status < 300:
+            return Result(Outcome.SENT, str(status))
+        if status in (404, 410):
+            return Result(Outcome.GONE, str(status))
+        if status == 429 or status >= 500:
+            return Result(
+                Outcome.RETRY, str(status), retry_after(response.headers.get("retry-after"))
+            )
+        self._refused(audience, status)
+        return Result(Outcome.FAILED, str(status))
+
+    def _refused(self, audience: str, status: int) -> None:
+        """Logged at most once a minute per push service and status: a bad key fails every push."""
+        now = time.monotonic()
+        if now - self._logged.get((audience, status), -_LOG_EVERY_S) >= _LOG_EVERY_S:
+            self._logged[(audience, status)] = now
+            log.warning("push service %s refuses pushes with %d (not retried)", audience, status)

@@ -159,3 +159,26 @@ async def test_hanging_push_service_does_not_delay_sse_or_websocket(
             assert not pushes.received("stuck-0")
         pushes.release()
         await pushes.wait(lambda: all(len(pushes.received(b.name)) == 4 for b in stuck))
+
+
+async def test_server_errors_are_retried_and_refusals_are_not(
+    push_node: ServiceProcess, pushes: PushService
+) -> None:
+    flaky = pushes.browser("flaky")
+    refusing = pushes.browser("refusing")
+    pushes.answers["flaky"] = [(503, {}), (502, {})]
+    pushes.answers["refusing"] = [(413, {})]
+    async with subscriber(push_node) as subs:
+        await subs.subscribe(flaky, regions=["mena"])
+        await subs.subscribe(refusing, regions=["mena"])
+        first = await publish(push_node, subs.client)
+        await pushes.wait(lambda: pushes.received("flaky"))
+        # The next event's push to `refusing` means the first job is over for it.
+        second = await publish(push_node, subs.client)
+        await pushes.wait(lambda: pushes.received("refusing"))
+    # Two server errors, then the third attempt is accepted.
+    accepted = pushes.received("flaky")[0]
+    assert accepted.message["id"] == first["id"]
+    assert len([t for t in pushes.attempts["flaky"] if t <= accepted.at]) == 3
+    assert [p.message["id"] for p in pushes.received("refusing")] == [second["id"]]
+    assert len(pushes.attempts["refusing"]) == 2
