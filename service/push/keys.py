@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 # A token lives this long; it is re-signed a while before it expires, never per push.
 _TOKEN_SECONDS = 12 * 3600
 _RENEW_BEFORE_SECONDS = 3600
@@ -21,10 +23,11 @@ def b64url(data: bytes) -> str:
 
 
 def unb64url(text: str) -> bytes:
-    """Decode unpadded base64url; raises ValueError on anything else."""
-    if not text or any(c in "+/" for c in text):
+    """Decode base64url (padding optional); raises ValueError on anything else."""
+    bare = text.rstrip("=")
+    if not _B64URL.fullmatch(bare):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
 
 
 def generate() -> tuple[str, str]:

@@ -29,6 +29,13 @@ def _endpoint(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _decoded(value: str) -> bytes:
+    try:
+        return unb64url(value)
+    except ValueError:
+        raise ValueError("must be base64url") from None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -44,10 +51,7 @@ class SubscriptionKeys(BaseModel):
     @field_validator("p256dh")
     @classmethod
     def _point(cls, value: str) -> str:
-        try:
-            raw = unb64url(value)
-        except ValueError:
-            raise ValueError("must be base64url") from None
+        raw = _decoded(value)
         if len(raw) != 65 or raw[0] != 4:
             raise ValueError("must be an uncompressed P-256 point (65 bytes)")
         return value
@@ -55,11 +59,7 @@ class SubscriptionKeys(BaseModel):
     @field_validator("auth")
     @classmethod
     def _secret(cls, value: str) -> str:
-        try:
-            raw = unb64url(value)
-        except ValueError:
-            raise ValueError("must be base64url") from None
-        if len(raw) != 16:
+        if len(_decoded(value)) != 16:
             raise ValueError("must be 16 bytes")
         return value
 

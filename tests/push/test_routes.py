@@ -86,6 +86,10 @@ def test_subscribe_and_unsubscribe_are_idempotent(strict_node: ServiceProcess) -
             "subscription.keys.p256dh",
         ),
         ({"keys": {"p256dh": None, "auth": "x"}}, "subscription.keys.p256dh"),
+        (
+            {"keys": {"p256dh": "B" + "!" * 86, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}},
+            "subscription.keys.p256dh",
+        ),
     ],
 )
 def test_bad_subscription_is_422_and_changes_nothing(
