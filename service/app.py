@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *Ingest(settings, node.broker, node.metrics, editors).routes(),
         *Listing(settings, node.broker, node.view).routes(),
+        *node.push.routes(),
     ]
 
     @cache

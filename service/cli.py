@@ -1,4 +1,4 @@
-"""The `breaking-push` console script: `serve`, plus the app client's `listen` and `publish`."""
+"""The `breaking-push` console script: `serve`, `vapid-keys`, plus the app client's `listen` and `publish`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(settings, args.host, args.port, args.workers)
 
 
+def _vapid_keys(args: argparse.Namespace) -> int:
+    from service.push.keys import generate
+
+    private, public = generate()
+    print(f"BREAKING_VAPID_PRIVATE_KEY={private}")
+    print(f"# public key (GET /v1/push/key serves it to browsers): {public}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breaking-push", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="processes, each with one Redis subscription"
     )
     serve.set_defaults(func=_serve)
+    keys = commands.add_parser(
+        "vapid-keys", help="print a new Web Push (VAPID) key pair for BREAKING_VAPID_PRIVATE_KEY"
+    )
+    keys.set_defaults(func=_vapid_keys)
     register_client(commands)
     return parser
 

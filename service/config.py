@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 from dataclasses import dataclass
@@ -151,12 +152,45 @@ class Settings(BaseSettings):
     redis_ping_seconds: float = Field(
         5.0, gt=0, description="a silent Redis subscription is pinged, then dropped, after this"
     )
+    vapid_private_key: SecretStr | None = Field(
+        None, description="Web Push: P-256 private key, base64url raw 32 bytes; absent = push off"
+    )
+    vapid_subject: str | None = Field(None, description="Web Push contact: mailto: or https:")
+    push_allow_http: bool = Field(False, description="accept http:// push endpoints (dev, tests)")
+    push_concurrency: int = Field(64, ge=1, le=1024, description="pushes in flight per node")
+    push_subscribe_rate_per_minute: int = Field(30, ge=1, description="push route calls per IP")
+    push_claim_seconds: float = Field(
+        30.0, gt=0, description="a node silent this long on a push job loses it to another"
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("allowed_origins", "regions", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _raw_p256(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value().strip() if value is not None else ""
+        if value is None or not text:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "must be the raw 32-byte P-256 private key, base64url (`breaking-push vapid-keys`)"
+            )
+        return SecretStr(text)
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _contact(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mailto:", "https://")):
+            raise ValueError("the VAPID subject must be a mailto: or https: URL")
+        return value
 
     @field_validator("editor_tokens", mode="before")
     @classmethod

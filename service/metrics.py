@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -63,6 +63,34 @@ class Metrics:
             "breaking_publish_to_write_seconds",
             "From an event's id time to the end of this node's writes for it.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+
+        self.push_sent = Counter(
+            "breaking_push_sent",
+            "Web Push messages a push service accepted.",
+            registry=self.registry,
+        )
+        self.push_failed = Counter(
+            "breaking_push_failed",
+            "Web Push messages given up on, by last HTTP status or transport error.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.push_removed = Counter(
+            "breaking_push_subscriptions_removed",
+            "Push subscriptions dropped because their push service said 404 or 410.",
+            registry=self.registry,
+        )
+        self.push_queue_depth = Gauge(
+            "breaking_push_queue_depth",
+            "Events waiting for or in Web Push delivery, as last seen by this node.",
+            registry=self.registry,
+        )
+        self.push_latency = Histogram(
+            "breaking_push_delivery_seconds",
+            "From an event's id time to a push service accepting its push.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=self.registry,
         )
 

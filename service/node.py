@@ -1,4 +1,5 @@
-"""A node owns its parts: settings, metrics, broker, hub and the subscribers' gateway."""
+"""A node owns its parts: settings, metrics, broker, hub, the subscribers' gateway, the listing's
+view and Web Push."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from service.events import Event, EventKey
 from service.hub import Hub
 from service.listing import LiveView
 from service.metrics import Metrics
+from service.push.component import WebPush
 from service.subscribe import Gateway
 from service.transports.sse import SSE
 from service.transports.ws import WS
@@ -28,6 +30,7 @@ class Node:
         )
         self.gateway = Gateway(settings, self.hub, self.broker)
         self.view = LiveView(self.broker)
+        self.push = WebPush(settings, self.metrics)
         self.metrics.watch(self.hub.census)
         # Set by the protocol layer that serves the subscribe routes (`breaking-push serve`).
         self.takeover_installed = False
@@ -40,10 +43,13 @@ class Node:
             )
         await self.broker.start(self._on_event, self._on_sync)
         self.hub.start(self.settings.heartbeat_seconds)
+        await self.push.start()
 
     def _on_event(self, event: Event) -> None:
+        # The fan-out first: the view and the push queue only follow it.
         self.hub.dispatch(event)
         self.view.apply(event)
+        self.push.offer(event)
 
     def _on_sync(self, position: EventKey, lost: bool) -> None:
         self.hub.sync(position, lost)
@@ -53,6 +59,7 @@ class Node:
 
     async def close(self) -> None:
         self.hub.stop()
+        await self.push.close()
         await self.gateway.close()
         await self.view.close()
         await self.broker.close()

@@ -3,6 +3,7 @@
 import { BreakingClient } from "/static/breaking-client.js";
 import "/static/breaking-ticker.js";
 import { clock, el, LANGUAGES, REGIONS } from "./newsroom.js";
+import "./notify.js";
 
 const LOG_KEPT = 200;
 
