@@ -88,7 +88,16 @@ class PushRoutes:
             )
         return self._keys, self._store
 
-    @operation(Operation("The VAPID public key", 200, PushKey, errors=(404,), tags=("push",)))
+    @operation(
+        Operation(
+            "The VAPID public key",
+            200,
+            PushKey,
+            errors=(404,),
+            tags=("push",),
+            operation_id="getPushKey",
+        )
+    )
     async def key(self, request: Request) -> Response:
         keys, _ = self._enabled()
         return json_response({"public_key": keys.public_key}, headers={"cache-control": "no-cache"})
@@ -101,6 +110,7 @@ class PushRoutes:
             SubscribeIn,
             errors=_ERRORS,
             tags=("push",),
+            operation_id="subscribePush",
         )
     )
     async def subscribe(self, request: Request) -> Response:
@@ -121,6 +131,7 @@ class PushRoutes:
             UnsubscribeIn,
             errors=_ERRORS,
             tags=("push",),
+            operation_id="unsubscribePush",
         )
     )
     async def unsubscribe(self, request: Request) -> Response:
