@@ -261,16 +261,16 @@ def _shown(variable: str, value: Any) -> str:
 def _plain(item: Any) -> str:
     """Pydantic's message, reworded for an operator where the wording is technical."""
     ctx = item.get("ctx") or {}
-    kind = item["type"]
-    if kind in ("greater_than_equal", "greater_than"):
+    error_type = item["type"]
+    if error_type in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
-        return f"must be {'at least' if kind.endswith('equal') else 'above'} {bound}"
-    if kind in ("int_parsing", "int_from_float"):
+        return f"must be {'at least' if error_type.endswith('equal') else 'above'} {bound}"
+    if error_type in ("int_parsing", "int_from_float"):
         return "must be a whole number"
-    if kind == "float_parsing":
+    if error_type == "float_parsing":
         return "must be a number"
-    if kind == "literal_error":
+    if error_type == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
-    if kind == "string_pattern_mismatch":
+    if error_type == "string_pattern_mismatch":
         return "must be an http:// or https:// URL"
     return str(item["msg"]).removeprefix("Value error, ")

@@ -99,9 +99,9 @@ class Event:
             expires_ms = body.pop("expires_ms", None)
             if expires_ms is None:
                 expires_ms = key[0] + int(ttl) * 1000
-            kind = body.pop("type")
+            event_type = body.pop("type")
             alert_id = body.pop("alert_id", event_id)
-            payload = {"id": event_id, "type": kind, "alert_id": alert_id, **body}
+            payload = {"id": event_id, "type": event_type, "alert_id": alert_id, **body}
             payload["published_at"] = iso_ms(key[0])
             payload["expires_at"] = iso_ms(expires_ms)
             return cls(event_id, key, payload, expires_ms)
