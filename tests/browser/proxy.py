@@ -24,6 +24,8 @@ class _Link:
     browser: asyncio.StreamWriter
     node: asyncio.StreamWriter | None = None
     stalled: bool = False
+    # Held back after the node's 101 answer: the node's first frame (`ready`) comes this late.
+    ready_delay_s: float = 0.0
 
     def close(self) -> None:
         self.browser.close()
@@ -38,11 +40,13 @@ class PageProxy:
     `stall()` freezes every connection open now: nothing more is forwarded either way and
     nothing is closed, a half-open path (a laptop that slept, a NAT that forgot). Connections
     made later forward as usual. `refuse_websocket` closes `GET /v1/ws` requests at once, as
-    a proxy that blocks upgrades does.
+    a proxy that blocks upgrades does; `slow_ready_s` lets the upgrade through but holds the
+    frames after it that long, as a node waiting to catch up with a resume id does.
     """
 
     target: int
     refuse_websocket: bool = False
+    slow_ready_s: float = 0.0
     port: int = 0
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     _links: set[_Link] = field(default_factory=set)
@@ -96,8 +100,11 @@ class PageProxy:
         self._links.add(link)
         try:
             first = await reader.read(_CHUNK)
-            if not first or (self.refuse_websocket and first.startswith(b"GET /v1/ws")):
+            websocket = first.startswith(b"GET /v1/ws")
+            if not first or (self.refuse_websocket and websocket):
                 return
+            if websocket:
+                link.ready_delay_s = self.slow_ready_s
             up_reader, link.node = await asyncio.open_connection("127.0.0.1", self.target)
             link.node.write(first)
             await asyncio.gather(
@@ -116,8 +123,13 @@ class PageProxy:
     ) -> None:
         with contextlib.suppress(OSError):
             while data := await src.read(_CHUNK):
+                if link.ready_delay_s and not from_browser:
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    dst.write(head + b"\r\n\r\n")
+                    await asyncio.sleep(link.ready_delay_s)
+                    link.ready_delay_s = 0.0
                 # Stalled: keep reading (to see the page give up) but pass nothing on.
-                if not link.stalled:
+                if data and not link.stalled:
                     dst.write(data)
                     await dst.drain()
         # The node ending a stalled link must not reach the page: only the page may end it.

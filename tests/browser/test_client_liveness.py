@@ -12,11 +12,13 @@ from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.browser.helpers import WAIT_MS, item_of, publish, unique
 from tests.browser.proxy import PageProxy, page_proxy
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, service_process
 
 pytestmark = pytest.mark.browser
 
 _READY_MS = 1_500
+# How long a node waits to catch up with a resume id ahead of it (service/subscribe.py).
+_CATCH_UP_S = 5
 # Chromium keeps up to six HTTP/1.1 connections per host.
 _BROWSER_POOL = 6
 
@@ -124,6 +126,20 @@ def test_a_blocked_websocket_is_tried_again_later(
     expect(item_of(ticker, second["id"])).to_be_visible()
     alerts = _seen(page, "alerts")
     assert [alerts.count(e["id"]) for e in (first, second)] == [1, 1]
+
+
+def test_a_websocket_slower_than_the_nodes_catch_up_wait_is_kept(page: Page) -> None:
+    # A node waits up to 5 s for a resume id ahead of it before it says `ready`: a ready
+    # timeout no longer than that took a lagging node for a blocked WebSocket. The proxy
+    # holds back the node's pings too, so this node's heartbeat outlasts the delay.
+    slow_s = _CATCH_UP_S + 1
+    env = {"BREAKING_HEARTBEAT_SECONDS": str(slow_s)}
+    with service_process(env=env) as node, page_proxy(node.port) as proxy:
+        proxy.slow_ready_s = slow_s
+        ticker = _mount(page, proxy.url)
+        expect(ticker).to_have_attribute("state", "live", timeout=slow_s * 1000 + WAIT_MS)
+        assert _seen(page, "statuses") == ["connecting", "live"]
+        assert page.evaluate("window.client.transport") == "ws"
 
 
 def _hold_first_listing(page: Page, origin: str) -> list[Route]:
