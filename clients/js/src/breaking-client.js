@@ -48,7 +48,14 @@
  * @property {number} [limit]         Alerts fetched for first paint (default 50).
  * @property {number} [backoffBaseMs] First reconnect ceiling (default 500).
  * @property {number} [backoffMaxMs]  Largest reconnect ceiling (default 30000).
- * @property {number} [readyTimeoutMs] A WebSocket that says nothing this long counts as blocked (default 5000).
+ * @property {number} [readyTimeoutMs] A connection that is not ready this long counts as failed; a
+ *   WebSocket that fails so is taken as blocked (default 15000: three times the node's 5 s catch-up wait).
+ * @property {number} [wsRetryMs]     How long "WebSocket is blocked here" holds before WebSocket is tried
+ *   again (default 300000); an `online` event ends it at once.
+ * @property {number} [firstPaintTimeoutMs] A first-paint `GET /v1/alerts` slower than this is aborted
+ *   and tried again (default 10000).
+ * @property {number} [heldMax]       Events held while the first paint loads; past this the hold is
+ *   dropped and the listing loaded again (default 1000).
  */
 
 const PRIORITY_RANK = { update: 0, breaking: 1, flash: 2 };
@@ -56,6 +63,10 @@ const PRIORITY_RANK = { update: 0, breaking: 1, flash: 2 };
 const SEEN_IDS_KEPT = 2048;
 // Live alerts kept in memory; the oldest go first beyond this.
 const LIVE_ALERTS_KEPT = 500;
+// Until the node's first heartbeat says its interval, assume the node's default.
+const DEFAULT_HEARTBEAT_MS = 15_000;
+// A connection silent for this many heartbeat intervals is dead, whatever the socket says.
+const SILENT_BEATS = 3;
 
 /** @type {Map<string, Promise<Meta>>} */
 const metaByServer = new Map();
@@ -127,6 +138,29 @@ export function normaliseFilter(filter) {
 }
 
 /**
+ * Held corrections the first-paint listing already shows: for each listed alert, the last held
+ * correction whose headline it carries and every held correction of that alert before it.
+ * Emitting them would announce again what the first paint shows, and an earlier one would
+ * briefly put back a headline the listing had already replaced.
+ * @param {BreakingEvent[]} held
+ * @param {BreakingEvent[]} alerts
+ * @returns {Set<BreakingEvent>}
+ */
+function correctionsShown(held, alerts) {
+  const headlines = new Map(alerts.map((alert) => [alert.alert_id, alert.headline]));
+  /** @type {Map<string, number>} */
+  const lastShown = new Map();
+  held.forEach((event, index) => {
+    if (event.type === "correction" && headlines.get(event.alert_id) === event.headline) {
+      lastShown.set(event.alert_id, index);
+    }
+  });
+  return new Set(
+    held.filter((event, index) => event.type === "correction" && index <= (lastShown.get(event.alert_id) ?? -1)),
+  );
+}
+
+/**
  * A live feed of breaking-news events.
  *
  * Events dispatched (all `CustomEvent`s, payload in `detail`):
@@ -137,6 +171,7 @@ export function normaliseFilter(filter) {
  * - `status`: detail `{status, transport, attempt, delayMs, cause}`; `cause` is
  *   "origin-not-allowed" when the node refuses this page's origin (also logged once
  *   to the console), else null.
+ * - `heartbeat`: detail `{every}` (seconds); the node is there and says how often it will say so.
  * - `error`: detail is a problem+json object (e.g. a rejected filter).
  */
 export class BreakingClient extends EventTarget {
@@ -147,6 +182,9 @@ export class BreakingClient extends EventTarget {
   /** @type {number} */ #backoffBase;
   /** @type {number} */ #backoffMax;
   /** @type {number} */ #readyTimeout;
+  /** @type {number} */ #wsRetry;
+  /** @type {number} */ #firstPaintTimeout;
+  /** @type {number} */ #heldMax;
 
   /** @type {Status} */ #status = "idle";
   /** @type {"ws" | "sse" | null} */ #transport = null;
@@ -167,6 +205,12 @@ export class BreakingClient extends EventTarget {
   #needSnapshot = false;
   /** @type {SnapshotReason} */ #snapshotReason = "initial";
   #wsBlocked = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */ #wsRetryTimer;
+  // Liveness: when the connection last said anything, and how often the node promised to.
+  #heardAt = 0;
+  #heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */ #livenessTimer;
+  /** @type {AbortController | null} */ #firstPaint = null;
   #fallingBack = false;
   /** @type {Cause} */ #cause = null;
   #diagnosing = false;
@@ -174,7 +218,10 @@ export class BreakingClient extends EventTarget {
   /** @type {Filter | null} */ #pendingFilter = null;
   /** @type {Filter | null} */ #previousFilter = null;
   #onOnline = () => {
-    if (this.#status === "reconnecting") this.#reconnectNow();
+    const waiting = this.#status === "reconnecting";
+    // A new network may well let WebSocket through.
+    this.#unblockWs();
+    if (waiting) this.#reconnectNow();
   };
 
   /** @param {ClientOptions} [options] */
@@ -186,7 +233,10 @@ export class BreakingClient extends EventTarget {
     this.#limit = options.limit ?? 50;
     this.#backoffBase = options.backoffBaseMs ?? 500;
     this.#backoffMax = options.backoffMaxMs ?? 30_000;
-    this.#readyTimeout = options.readyTimeoutMs ?? 5_000;
+    this.#readyTimeout = options.readyTimeoutMs ?? 15_000;
+    this.#wsRetry = options.wsRetryMs ?? 300_000;
+    this.#firstPaintTimeout = options.firstPaintTimeoutMs ?? 10_000;
+    this.#heldMax = options.heldMax ?? 1_000;
   }
 
   /** @returns {Status} */
@@ -242,6 +292,7 @@ export class BreakingClient extends EventTarget {
     // A snapshot still loading must not land after stop().
     this.#generation++;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#wsRetryTimer);
     this.#transport = null;
     this.#setStatus("stopped");
   }
@@ -290,9 +341,11 @@ export class BreakingClient extends EventTarget {
     }
     this.#ws = ws;
     let ready = false;
-    this.#readyTimer = setTimeout(() => ws.close(), this.#readyTimeout);
+    // Not ws.close(): on a dead path its closing handshake could wait as long again.
+    this.#readyTimer = setTimeout(() => this.#lost(generation, false), this.#readyTimeout);
     ws.onmessage = (message) => {
       if (generation !== this.#generation) return;
+      this.#heard();
       let frame;
       try {
         frame = JSON.parse(message.data);
@@ -308,7 +361,7 @@ export class BreakingClient extends EventTarget {
       } else if (frame.event === "reset") {
         this.#serverReset(generation);
       } else if (frame.event === "heartbeat") {
-        // Liveness only: the node is there.
+        this.#heartbeat(frame.data);
       } else {
         this.#receive(generation, frame.data);
       }
@@ -324,12 +377,17 @@ export class BreakingClient extends EventTarget {
     const source = new EventSource(this.#url("/v1/events", true));
     this.#sse = source;
     let opened = false;
+    // An EventSource on a dead path neither opens nor fails: give up on it as on a WebSocket.
+    this.#readyTimer = setTimeout(() => this.#lost(generation, false), this.#readyTimeout);
     source.onopen = () => {
       opened = true;
+      clearTimeout(this.#readyTimer);
       this.#onReady(generation, null);
     };
     for (const type of ["alert", "correction", "retraction"]) {
       source.addEventListener(type, (message) => {
+        if (generation !== this.#generation) return;
+        this.#heard();
         try {
           this.#receive(generation, JSON.parse(/** @type {MessageEvent} */ (message).data));
         } catch {
@@ -337,7 +395,20 @@ export class BreakingClient extends EventTarget {
         }
       });
     }
-    source.addEventListener("reset", () => this.#serverReset(generation));
+    source.addEventListener("reset", () => {
+      if (generation !== this.#generation) return;
+      this.#heard();
+      this.#serverReset(generation);
+    });
+    source.addEventListener("heartbeat", (message) => {
+      if (generation !== this.#generation) return;
+      this.#heard();
+      try {
+        this.#heartbeat(JSON.parse(/** @type {MessageEvent} */ (message).data));
+      } catch {
+        // A heartbeat that does not parse still showed the connection is alive.
+      }
+    });
     // EventSource would retry on its own with a fixed delay and the browser's id;
     // closing and reconnecting here gives backoff with jitter and our own resume id.
     source.onerror = () => this.#lost(generation, opened);
@@ -353,9 +424,12 @@ export class BreakingClient extends EventTarget {
     this.#fallingBack = false;
     this.#cause = null;
     if (this.#transport === "sse" && this.#choice === "auto" && !this.#wsBlocked) {
-      // WebSocket failed but the server answers: something in between blocks it.
+      // WebSocket failed but the server answers: something in between blocks it, for now.
       this.#wsBlocked = true;
+      this.#wsRetryTimer = setTimeout(() => this.#unblockWs(), this.#wsRetry);
     }
+    this.#heard();
+    this.#watch(generation);
     if (this.#pendingFilter) {
       this.#pendingFilter = null;
       this.#previousFilter = null;
@@ -366,6 +440,50 @@ export class BreakingClient extends EventTarget {
     this.#setStatus("live");
     if (this.#needSnapshot) void this.#loadSnapshot(generation);
   }
+
+  // ---- Liveness: a connection that says nothing for SILENT_BEATS heartbeats is dead. ----
+
+  #heard() {
+    this.#heardAt = Date.now();
+  }
+
+  /** @param {{every?: unknown} | null | undefined} data  The node's heartbeat: `{every}` in seconds. */
+  #heartbeat(data) {
+    const every = Number(data?.every);
+    if (Number.isFinite(every) && every > 0 && every * 1000 !== this.#heartbeatMs) {
+      this.#heartbeatMs = every * 1000;
+      // The watch was set for the old interval: set it again for this one.
+      this.#watch(this.#generation);
+    }
+    this.#emit("heartbeat", { every: this.#heartbeatMs / 1000 });
+  }
+
+  /**
+   * One timer per connection, not one per frame: when it fires it looks at when the
+   * connection last spoke, and either declares it dead or waits out the remainder.
+   * @param {number} generation
+   */
+  #watch(generation) {
+    clearTimeout(this.#livenessTimer);
+    const check = () => {
+      if (generation !== this.#generation) return;
+      const left = this.#heardAt + SILENT_BEATS * this.#heartbeatMs - Date.now();
+      // A half-open connection (a laptop woke up, a NAT forgot us) never errors on its own.
+      if (left <= 0) this.#lost(generation, true);
+      else this.#livenessTimer = setTimeout(check, left);
+    };
+    this.#livenessTimer = setTimeout(check, SILENT_BEATS * this.#heartbeatMs);
+  }
+
+  // The "WebSocket is blocked here" decision expires: a page open for hours tries again.
+  #unblockWs() {
+    clearTimeout(this.#wsRetryTimer);
+    if (!this.#wsBlocked) return;
+    this.#wsBlocked = false;
+    if (this.#status === "live" && this.#transport === "sse" && this.#choice === "auto") this.#reconnectNow();
+  }
+
+  // ---- end of liveness ----
 
   /** @param {number} generation */
   #serverReset(generation) {
@@ -388,6 +506,11 @@ export class BreakingClient extends EventTarget {
     const reason = this.#snapshotReason;
     this.#needSnapshot = false;
     this.#held ??= [];
+    // Bounded: a listing that hangs is aborted and tried again, never waited on for good.
+    this.#firstPaint?.abort();
+    const firstPaint = new AbortController();
+    this.#firstPaint = firstPaint;
+    const timer = setTimeout(() => firstPaint.abort(), this.#firstPaintTimeout);
     /** @type {BreakingEvent[]} */
     let alerts;
     try {
@@ -395,25 +518,40 @@ export class BreakingClient extends EventTarget {
       query.set("limit", String(this.#limit));
       const response = await fetch(`${this.#server}/v1/alerts?${query}`, {
         headers: { Accept: "application/json" },
+        signal: firstPaint.signal,
       });
       if (!response.ok) throw new Error(`GET /v1/alerts answered ${response.status}`);
       alerts = (await response.json()).alerts;
     } catch {
-      if (generation !== this.#generation) return;
+      // Superseded (a reload after the hold overflowed, or a teardown): the newer one goes on.
+      if (generation !== this.#generation || firstPaint !== this.#firstPaint) return;
       // Without first paint the view would be wrong: reconnect and try again.
       this.#needSnapshot = true;
       this.#held = null;
       this.#lost(generation, true);
       return;
+    } finally {
+      clearTimeout(timer);
     }
-    if (generation !== this.#generation) return;
+    if (generation !== this.#generation || firstPaint !== this.#firstPaint) return;
+    this.#firstPaint = null;
     this.#snapshotAlertIds = new Set(alerts.map((alert) => alert.alert_id));
     this.#live = new Map(alerts.map((alert) => [alert.alert_id, alert]));
     const held = this.#held ?? [];
     this.#held = null;
     this.#emit("reset", { alerts, reason });
+    const shown = correctionsShown(held, alerts);
     // Held events may predate a filter change: only the new filter's are applied.
-    for (const event of held) if (matches(event, this.#filter)) this.#deliver(event);
+    for (const event of held) {
+      if (!matches(event, this.#filter)) continue;
+      if (!shown.has(event)) {
+        this.#deliver(event);
+      } else if (!this.#lastEventId || compareIds(event.id, this.#lastEventId) > 0) {
+        // Already on screen: it moves our place and says nothing.
+        this.#remember(event.id);
+        this.#lastEventId = event.id;
+      }
+    }
   }
 
   /**
@@ -422,8 +560,15 @@ export class BreakingClient extends EventTarget {
    */
   #receive(generation, event) {
     if (generation !== this.#generation || !event?.id) return;
-    if (this.#held) this.#held.push(event);
-    else this.#deliver(event);
+    if (!this.#held) {
+      this.#deliver(event);
+    } else if (this.#held.length < this.#heldMax || !this.#firstPaint) {
+      this.#held.push(event);
+    } else {
+      // Too much happened while the listing loaded: a fresh listing, asked for now, shows all of it.
+      this.#held = [];
+      void this.#loadSnapshot(generation);
+    }
   }
 
   /** @param {BreakingEvent} event */
@@ -541,6 +686,9 @@ export class BreakingClient extends EventTarget {
 
   #teardown() {
     clearTimeout(this.#readyTimer);
+    clearTimeout(this.#livenessTimer);
+    this.#firstPaint?.abort();
+    this.#firstPaint = null;
     if (this.#ws) {
       this.#ws.onclose = this.#ws.onmessage = null;
       this.#ws.close();
