@@ -181,7 +181,7 @@ class Hub:
         for index, (payload, targets) in enumerate(work):
             subs = iter(targets)
             for count, sub in enumerate(subs, 1):
-                if sub in left:
+                if left and sub in left:
                     continue
                 transport = sub.transport
                 if transport.get_write_buffer_size() > limit:
