@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service import openapi
+from service.audit import AuditTrail
 from service.auth import Editors
 from service.config import Settings
 from service.ingest import Ingest
@@ -27,6 +28,8 @@ from service.models import SubscribeQuery
 from service.node import Node
 from service.ops import Ops
 from service.problems import Problem
+from service.request_ids import HEADER as REQUEST_ID
+from service.request_ids import RequestIds
 from service.responses import problem_response
 from service.subscribe import SSE_PATH, WS_PATH
 from service.web.pages import page_routes
@@ -97,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *Ingest(settings, node.broker, node.metrics, editors).routes(),
         *Listing(settings, node.broker, node.view).routes(),
+        *AuditTrail(settings, node.broker, editors).routes(),
         *node.push.routes(),
     ]
 
@@ -122,9 +126,11 @@ def create_app(settings: Settings) -> Starlette:
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", REQUEST_ID],
+            expose_headers=[REQUEST_ID],
             max_age=600,
-        )
+        ),
+        Middleware(RequestIds),
     ]
     app = Starlette(
         routes=routes,

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_REGIONS))
     history_size: int = Field(10_000, ge=10, description="events kept for resume")
+    audit_size: int = Field(
+        100_000, ge=10, description="audit entries kept (who published, corrected, retracted)"
+    )
     default_ttl_seconds: int = Field(6 * 3600, ge=1)
     max_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     heartbeat_seconds: float = Field(15.0, gt=0)

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from service.events import PRIORITY_RANK, Event, EventKey, parse_id
 from service.models import FilterQuery
 from service.problems import Problem, from_validation
 
-Q = TypeVar("Q", bound=FilterQuery)
+# Any query model: the subscription filters, and other doors' queries (the audit trail's).
+Q = TypeVar("Q", bound=BaseModel)
 _RANK_NAMES = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 

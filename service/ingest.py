@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from service.auth import Editor, Editors, authorize
 from service.broker.base import (
+    AuditNote,
     Broker,
     BrokerUnavailable,
     Draft,
@@ -35,8 +36,9 @@ from service.models import (
     EventPayload,
     RetractionIn,
 )
-from service.openapi import IDEMPOTENCY_KEY, Operation, operation
+from service.openapi import IDEMPOTENCY_KEY, REQUEST_ID, Operation, operation
 from service.problems import Problem, from_validation
+from service.request_ids import request_id
 from service.responses import json_response
 
 log = logging.getLogger("breaking_push.ingest")
@@ -75,7 +77,7 @@ class Ingest:
             auth=True,
             tags=("ingest",),
             operation_id="publishAlert",
-            headers=(IDEMPOTENCY_KEY,),
+            headers=(IDEMPOTENCY_KEY, REQUEST_ID),
         )
     )
     async def create(self, request: Request) -> Response:
@@ -99,7 +101,7 @@ class Ingest:
             auth=True,
             tags=("ingest",),
             operation_id="correctAlert",
-            headers=(IDEMPOTENCY_KEY,),
+            headers=(IDEMPOTENCY_KEY, REQUEST_ID),
         )
     )
     async def correct(self, request: Request) -> Response:
@@ -115,7 +117,7 @@ class Ingest:
             auth=True,
             tags=("ingest",),
             operation_id="retractAlert",
-            headers=(IDEMPOTENCY_KEY,),
+            headers=(IDEMPOTENCY_KEY, REQUEST_ID),
             body_required=False,
         )
     )
@@ -203,7 +205,8 @@ class Ingest:
         limit = self._settings.publish_rate_per_minute
         rate = RateLimit(editor.name, limit, 60)
         try:
-            published: Published = await self._broker.publish(draft, idempotency, rate)
+            audit = AuditNote(editor.name, request_id(request))
+            published: Published = await self._broker.publish(draft, idempotency, rate, audit)
         except UnknownAlert:
             raise _no_live_alert(draft.alert_id or "") from None
         except RateLimited as limited:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -28,10 +29,14 @@ Category = Literal[
 ]
 Priority = Literal["flash", "breaking", "update"]
 EventType = Literal["alert", "correction", "retraction"]
+AuditAction = Literal["publish", "correct", "retract"]
 HttpLink = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 
 LANGUAGES: tuple[str, ...] = get_args(Language)
 CATEGORIES: tuple[str, ...] = get_args(Category)
+
+# Event ids (and audit entry ids): `<milliseconds>-<sequence>`.
+_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 
 # A ticker shows one line: control characters (newlines, tabs, NUL) have no place in it.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -211,3 +216,46 @@ class Stats(BaseModel):
     """The desk's view of this node."""
 
     subscribers: SubscriberCensus
+
+
+class AuditEntry(BaseModel):
+    """One write as the audit trail keeps it: for editors only, never in the public event."""
+
+    id: str = Field(description="this entry's id, the paging cursor", examples=["1764000000123-0"])
+    action: AuditAction
+    alert_id: str = Field(description="the alert written (for `publish`, the new alert)")
+    event_id: str = Field(description="the event the write published")
+    editor: str = Field(description="the signed-in editor's name")
+    at: str = Field(examples=["2026-11-24T15:00:00.123Z"])
+    request_id: str = Field(description="the write's `X-Request-ID`, given or generated")
+    headline_before: str | None = Field(description="null for `publish`")
+    headline_after: str | None = Field(description="null for `retract`")
+    reason: str | None = Field(None, description="a retraction's reason")
+
+
+class AuditPage(BaseModel):
+    """Audit entries, newest first; `next_before` fetches the older page (null: no more)."""
+
+    entries: list[AuditEntry]
+    next_before: str | None = None
+
+
+class AuditQuery(BaseModel):
+    """Filters and paging of `GET /v1/audit`."""
+
+    editor: str | None = Field(None, max_length=200, description="only this editor's writes")
+    alert_id: str | None = Field(None, pattern=_ID_PATTERN, description="only writes to this alert")
+    since: datetime | None = Field(
+        None, description="only writes at or after this time (ISO 8601, with a time zone)"
+    )
+    before: str | None = Field(
+        None, pattern=_ID_PATTERN, description="the page after this entry id (`next_before`)"
+    )
+    limit: int = Field(50, ge=1, le=500, description="at most this many entries")
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-11-24T15:00:00Z")
+        return value

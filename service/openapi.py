@@ -31,6 +31,11 @@ IDEMPOTENCY_KEY = Header(
     "Makes a retry safe: the same key and body within a day returns the first answer and "
     "publishes nothing new (on any node); the same key with another body is 422.",
 )
+REQUEST_ID = Header(
+    "X-Request-ID",
+    "Your id for this write (1 to 128 printable ASCII characters; otherwise one is made): "
+    "echoed on the response and kept in the audit trail (`GET /v1/audit`).",
+)
 LAST_EVENT_ID = Header(
     "Last-Event-ID",
     "Resume after this event id: every missed matching event is replayed in order first. "

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from service.events import Event, EventKey
+from service.models import AuditPage, AuditQuery
 
 
 class BrokerUnavailable(Exception):
@@ -44,6 +47,29 @@ class Draft:
     alert_id: str | None = None
     headline: str | None = None
     ttl_ms: int = 0
+
+
+_ACTIONS = {"alert": "publish", "correction": "correct", "retraction": "retract"}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditNote:
+    """Who asks for a write, and the request's id; the broker adds what only it knows."""
+
+    editor: str
+    request_id: str
+
+    def record(self, draft: Draft) -> dict[str, Any]:
+        """The entry's fields known before the write (not its ids, time or former headline)."""
+        payload = orjson.loads(draft.body)
+        retraction = draft.type == "retraction"
+        return {
+            "action": _ACTIONS[draft.type],
+            "editor": self.editor,
+            "request_id": self.request_id,
+            "headline_after": None if retraction else payload.get("headline"),
+            "reason": (payload.get("reason") or None) if retraction else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +156,13 @@ class Broker(ABC):
 
     @abstractmethod
     async def publish(
-        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+        self,
+        draft: Draft,
+        idempotency: IdempotencyKey | None = None,
+        rate: RateLimit | None = None,
+        audit: AuditNote | None = None,
     ) -> Published:
-        """Append to history and publish live in one atomic step.
+        """Append to history, record `audit` and publish live in one atomic step.
 
         In order: an idempotent replay returns the first answer; an unknown alert raises
         UnknownAlert; a publish over `rate` raises RateLimited; only then is anything written.
@@ -150,3 +180,7 @@ class Broker(ABC):
     @abstractmethod
     async def live_alerts(self) -> list[LiveAlert]:
         """Every live alert, newest first."""
+
+    @abstractmethod
+    async def audit(self, query: AuditQuery) -> AuditPage:
+        """Retained audit entries matching `query`, newest first, a page at a time."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator
 
+from service.broker.audit import audit_entry, bounds, cut_page
 from service.broker.base import (
+    AuditNote,
     Broker,
     Draft,
     History,
@@ -22,10 +25,15 @@ from service.broker.base import (
     covers,
 )
 from service.config import Settings
-from service.events import Event, EventKey, format_id
+from service.events import Event, EventKey, format_id, parse_id
+from service.models import AuditEntry, AuditPage, AuditQuery
 
 # Idempotency records are bounded by count as well as by age, so a key flood cannot grow memory.
 _MAX_IDEMPOTENCY_KEYS = 100_000
+
+
+def _entry_key(entry: AuditEntry) -> EventKey:
+    return parse_id(entry.id)
 
 
 def _now_ms() -> int:
@@ -37,6 +45,8 @@ class MemoryBroker(Broker):
 
     def __init__(self, settings: Settings) -> None:
         self._size = settings.history_size
+        self._audit_size = settings.audit_size
+        self._audit: list[AuditEntry] = []
         self._idempotency_ttl_ms = settings.idempotency_ttl_seconds * 1000
         self._events: list[Event] = []
         # Ids before the broker started belong to an earlier life whose history is gone; the
@@ -70,7 +80,11 @@ class MemoryBroker(Broker):
         return (last[0], last[1] + 1) if last[0] >= now else (now, 0)
 
     async def publish(
-        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+        self,
+        draft: Draft,
+        idempotency: IdempotencyKey | None = None,
+        rate: RateLimit | None = None,
+        audit: AuditNote | None = None,
     ) -> Published:
         now = _now_ms()
         if idempotency is not None:
@@ -86,6 +100,8 @@ class MemoryBroker(Broker):
             self._count(rate, now)
         event = Event.decode(format_id(self._next_key()), draft.body)
         self._append(event)
+        if audit is not None:
+            self._record(audit, draft, event)
         self._apply(draft, event)
         if idempotency is not None:
             self._remember(idempotency, event, now)
@@ -100,6 +116,31 @@ class MemoryBroker(Broker):
             cut = len(self._events) - self._size
             self._trimmed = self._events[cut - 1].key
             del self._events[:cut]
+
+    def _record(self, audit: AuditNote, draft: Draft, event: Event) -> None:
+        """The write's audit entry, under its event's id (unique and rising here too)."""
+        before = self._alerts[draft.alert_id].headline if draft.alert_id else None
+        entry = audit_entry(
+            event.id,
+            audit.record(draft),
+            alert_id=draft.alert_id or event.id,
+            event_id=event.id,
+            headline_before=before,
+        )
+        self._audit.append(entry)
+        if len(self._audit) >= 2 * self._audit_size:
+            del self._audit[: len(self._audit) - self._audit_size]
+
+    async def audit(self, query: AuditQuery) -> AuditPage:
+        return await cut_page(self._audit_newest_first(query), query)
+
+    async def _audit_newest_first(self, query: AuditQuery) -> AsyncIterator[AuditEntry]:
+        before, since = bounds(query)
+        entries = self._audit
+        end = len(entries) if before is None else bisect_left(entries, before, key=_entry_key)
+        start = 0 if since is None else bisect_left(entries, since, key=_entry_key)
+        for index in range(end - 1, start - 1, -1):
+            yield entries[index]
 
     def _apply(self, draft: Draft, event: Event) -> None:
         if draft.type == "alert":

@@ -1,8 +1,8 @@
 -- Publish one event atomically: idempotency check, XADD to the capped history
 -- stream, live-alert bookkeeping, PUBLISH. Either all of it happens or none.
--- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate
+-- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate, audit
 -- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel,
---       rate_limit ('0' = none), rate_window_ms
+--       rate_limit ('0' = none), rate_window_ms, audit record (JSON, '' = none), audit maxlen
 local stream, meta, alerts, corrected, expiry, idem, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local kind, body, alert_id, headline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local fingerprint = ARGV[7]
@@ -39,6 +39,12 @@ if ARGV[10] ~= '0' then
   if count > tonumber(ARGV[10]) then return {'limited', tostring(redis.call('PTTL', rate))} end
 end
 
+-- The headline this write replaces, for the audit trail, read before it is changed.
+local before = ''
+if ARGV[12] ~= '' and kind ~= 'alert' then
+  before = redis.call('HGET', corrected, alert_id) or cjson.decode(redis.call('HGET', alerts, alert_id)).headline
+end
+
 -- Each entry records the id before it (`p`). `MAXLEN ~` trims without setting the stream's
 -- max-deleted-entry-id, so the first retained entry's `p` is how history.lua knows the newest
 -- id trimmed away.
@@ -54,6 +60,11 @@ else
   redis.call('HDEL', alerts, alert_id)
   redis.call('HDEL', corrected, alert_id)
   redis.call('ZREM', expiry, alert_id)
+end
+if ARGV[12] ~= '' then
+  local written = alert_id
+  if kind == 'alert' then written = id end
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[13], '*', 'r', ARGV[12], 'e', id, 'i', written, 'b', before)
 end
 redis.call('PUBLISH', ARGV[9], id .. ' ' .. body)
 if fingerprint ~= '' then

@@ -6,17 +6,20 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from service.broker.audit import audit_entry, bounds, cut_page
 from service.broker.base import (
+    AuditNote,
     Broker,
     BrokerUnavailable,
     Draft,
@@ -33,12 +36,15 @@ from service.broker.base import (
     covers,
 )
 from service.config import Settings
-from service.events import Event, EventKey, parse_id
+from service.events import Event, EventKey, format_id, parse_id
+from service.models import AuditEntry, AuditPage, AuditQuery
 
 log = logging.getLogger("breaking_push.broker")
 
 _SCRIPTS = Path(__file__).parent
 _BACKOFF_MAX_S = 5.0
+# Audit entries read per round trip while a filtered page fills.
+_AUDIT_BATCH = 500
 
 
 def _text(value: bytes | str) -> str:
@@ -58,6 +64,7 @@ class RedisBroker(Broker):
         self._ping_s = settings.redis_ping_seconds
         self._size = settings.history_size
         self._idempotency_ttl = settings.idempotency_ttl_seconds
+        self._audit_size = settings.audit_size
         prefix = settings.key_prefix
         self._stream = f"{prefix}:events"
         self._meta = f"{prefix}:meta"
@@ -67,6 +74,7 @@ class RedisBroker(Broker):
         self._idem_prefix = f"{prefix}:idem:"
         self._rate_prefix = f"{prefix}:rate:"
         self._channel = f"{prefix}:live"
+        self._audit = f"{prefix}:audit"
         # No automatic retries: a publish retried after its reply was lost could publish twice.
         self._redis = Redis.from_url(
             self._url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
@@ -226,11 +234,16 @@ class RedisBroker(Broker):
         return max(parse_id(_text(floor)), parse_id(_text(last)))
 
     async def publish(
-        self, draft: Draft, idempotency: IdempotencyKey | None = None, rate: RateLimit | None = None
+        self,
+        draft: Draft,
+        idempotency: IdempotencyKey | None = None,
+        rate: RateLimit | None = None,
+        audit: AuditNote | None = None,
     ) -> Published:
         keys = [self._stream, self._meta, self._alerts, self._corrected, self._expiry]
         keys.append(self._idem_prefix + (idempotency.key if idempotency else ""))
         keys.append(self._rate_prefix + (rate.key if rate else ""))
+        keys.append(self._audit)
         args: list[bytes | str | int] = [
             draft.type,
             draft.body,
@@ -240,6 +253,7 @@ class RedisBroker(Broker):
         args += [self._size, draft.ttl_ms, idempotency.fingerprint if idempotency else ""]
         args += [self._idempotency_ttl, self._channel]
         args += [rate.limit, rate.window_s * 1000] if rate else [0, 0]
+        args += [orjson.dumps(audit.record(draft)) if audit else "", self._audit_size]
         try:
             status, value = await self._publish_script(keys=keys, args=args)
         except RedisError as exc:
@@ -254,6 +268,28 @@ class RedisBroker(Broker):
                 raise IdempotencyConflict(idempotency.key if idempotency else "")
             return Published(Event.decode(event_id.decode(), body), replayed=True)
         return Published(Event.decode(_text(value), draft.body))
+
+    async def audit(self, query: AuditQuery) -> AuditPage:
+        return await cut_page(self._audit_newest_first(query), query)
+
+    async def _audit_newest_first(self, query: AuditQuery) -> AsyncIterator[AuditEntry]:
+        """The audit stream from the newest entry in range back, a batch per round trip."""
+        before, since = bounds(query)
+        upper = "+" if before is None else f"({format_id(before)}"
+        lower = "-" if since is None else format_id(since)
+        while True:
+            try:
+                batch = cast(
+                    "list[tuple[bytes, dict[bytes, bytes]]]",
+                    await self._redis.xrevrange(self._audit, upper, lower, count=_AUDIT_BATCH),
+                )
+            except RedisError as exc:
+                raise BrokerUnavailable(str(exc)) from exc
+            for entry_id, fields in batch:
+                yield _audit_entry(_text(entry_id), fields)
+            if len(batch) < _AUDIT_BATCH:
+                return
+            upper = f"({_text(batch[-1][0])}"
 
     async def history(self, after: EventKey, limit: int | None = None) -> History:
         return await self._history(after, ensure_floor=False, limit=limit)
@@ -329,3 +365,13 @@ class RedisBroker(Broker):
 def _stored(fields: list[bytes]) -> bytes | None:
     """The body of a stream entry (`e`), wherever it sits among the entry's fields."""
     return dict(zip(fields[::2], fields[1::2], strict=False)).get(b"e")
+
+
+def _audit_entry(entry_id: str, fields: dict[bytes, bytes]) -> AuditEntry:
+    return audit_entry(
+        entry_id,
+        orjson.loads(fields[b"r"]),
+        alert_id=_text(fields[b"i"]),
+        event_id=_text(fields[b"e"]),
+        headline_before=_text(fields[b"b"]),
+    )

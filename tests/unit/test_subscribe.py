@@ -13,6 +13,7 @@ from service.events import Event, EventKey, stored_body
 from service.filters import Filter
 from service.hub import Hub
 from service.metrics import Metrics
+from service.models import AuditPage, AuditQuery
 from service.replay import PAGE
 from service.subscribe import Gateway
 from service.transports.sse import SSE, SseSubscriber
@@ -56,7 +57,12 @@ class FakeBroker(Broker):
     async def position(self) -> EventKey:
         return self.events[-1].key
 
-    async def publish(self, draft: Draft, idempotency: Any = None, rate: Any = None) -> Published:
+    async def publish(
+        self, draft: Draft, idempotency: Any = None, rate: Any = None, audit: Any = None
+    ) -> Published:
+        raise NotImplementedError
+
+    async def audit(self, query: AuditQuery) -> AuditPage:
         raise NotImplementedError
 
     async def history(self, after: EventKey, limit: int | None = None) -> History:

@@ -332,7 +332,7 @@ form.addEventListener("submit", async (event) => {
 // ---- live alerts: correct and retract --------------------------------------------------------
 
 const liveBody = byId("live-alerts");
-/** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, history: HTMLElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
+/** @type {Map<string, {row: HTMLTableRowElement, text: HTMLElement, meta: HTMLElement, history: HTMLElement, audit: HTMLDetailsElement, regions: HTMLElement, time: HTMLElement, editor: HTMLElement}>} */
 const rows = new Map();
 // Each alert as last seen live, so a retraction can say what it withdrew (the newest kept).
 /** @type {Map<string, BreakingEvent>} */
@@ -347,8 +347,9 @@ function makeRow(alert) {
   const meta = el("div", { class: "meta" });
   const editor = el("div", { class: "editor" });
   const history = el("div", { class: "history" });
+  const audit = auditDisclosure(alert.alert_id);
   const cell = el("td", { class: "headline-cell" });
-  cell.append(text, history, meta, editor);
+  cell.append(text, history, meta, audit, editor);
   const regions = el("td");
   const time = el("td", { class: "meta" });
   const actions = el("td", { class: "row-actions" });
@@ -358,7 +359,62 @@ function makeRow(alert) {
   retract.addEventListener("click", () => openEditor(alert.alert_id, "retract"));
   actions.append(correct, retract);
   row.append(cell, regions, time, actions);
-  return { row, text, meta, history, regions, time, editor };
+  return { row, text, meta, history, audit, regions, time, editor };
+}
+
+// ---- the audit trail: who wrote what, for editors only ----------------------------------------
+
+/** @typedef {{id: string, action: "publish" | "correct" | "retract", alert_id: string, event_id: string, editor: string, at: string, request_id: string, headline_before: string | null, headline_after: string | null, reason: string | null}} AuditEntry */
+
+const AUDIT_WORDS = { publish: "Published", correct: "Corrected", retract: "Retracted" };
+
+/**
+ * Every write to one alert, newest first, from `GET /v1/audit`.
+ * @param {string} alertId
+ * @returns {Promise<AuditEntry[]>}
+ */
+async function auditOf(alertId) {
+  const page = await api("GET", `/v1/audit?alert_id=${encodeURIComponent(alertId)}&limit=100`);
+  return page.entries;
+}
+
+/** @param {AuditEntry} entry */
+function auditLine(entry) {
+  const item = el("li", { "data-action": entry.action });
+  item.append(
+    el("strong", {}, AUDIT_WORDS[entry.action]),
+    ` by ${entry.editor} at `,
+    el("time", { datetime: entry.at, title: `Request ${entry.request_id}` }, clock(entry.at)),
+  );
+  if (entry.action === "correct") item.append(el("div", { class: "change" }, `“${entry.headline_before ?? ""}” → “${entry.headline_after ?? ""}”`));
+  if (entry.action === "retract" && entry.reason) item.append(el("div", { class: "change" }, `Reason: ${entry.reason}`));
+  return item;
+}
+
+/**
+ * A "History" disclosure under an alert: its audit trail, read when opened.
+ * @param {string} alertId
+ */
+function auditDisclosure(alertId) {
+  const details = /** @type {HTMLDetailsElement} */ (el("details", { class: "audit" }));
+  const list = el("ol", { class: "audit-list", "aria-live": "polite" });
+  details.append(el("summary", {}, "History"), list);
+  details.addEventListener("toggle", () => {
+    if (details.open) void refreshAudit(details);
+  });
+  details.dataset.alertId = alertId;
+  return details;
+}
+
+/** @param {HTMLDetailsElement} details */
+async function refreshAudit(details) {
+  const list = /** @type {HTMLElement} */ (details.querySelector(".audit-list"));
+  try {
+    const entries = await auditOf(details.dataset.alertId ?? "");
+    list.replaceChildren(...entries.map(auditLine));
+  } catch (error) {
+    list.replaceChildren(el("li", { class: "field-error" }, error instanceof ApiError ? error.problem.detail : String(error)));
+  }
 }
 
 /**
@@ -420,6 +476,7 @@ function renderLive() {
     lastSeen.delete(alert.alert_id);
     lastSeen.set(alert.alert_id, alert);
     if (lastSeen.size > LAST_SEEN_KEPT) lastSeen.delete(lastSeen.keys().next().value ?? "");
+    if (entry.audit.open && entry.text.textContent !== (alert.headline ?? "")) void refreshAudit(entry.audit);
     entry.text.textContent = alert.headline ?? "";
     entry.text.dir = textDirection(alert.language);
     entry.text.lang = alert.language;
@@ -472,12 +529,28 @@ function showRetracted(retraction) {
   const when = el("div", { class: "meta" });
   when.append(el("time", { datetime: retraction.published_at }, `Retracted at ${clock(retraction.published_at)}`));
   item.append(text, reason, when);
+  void showRetractedBy(when, retraction.id, retraction.alert_id);
   retractedList.prepend(item);
   while (retractedList.children.length > RETRACTED_SHOWN) retractedList.lastElementChild?.remove();
   byId("retracted-empty").hidden = true;
   if (noticeFor === retraction.alert_id) {
     noticeFor = null;
     byId("compose-notice").replaceChildren();
+  }
+}
+
+/**
+ * Who retracted: the audit entry is written with the retraction, so it is there by now.
+ * @param {HTMLElement} when
+ * @param {string} eventId
+ * @param {string} alertId
+ */
+async function showRetractedBy(when, eventId, alertId) {
+  try {
+    const entry = (await auditOf(alertId)).find((e) => e.event_id === eventId);
+    if (entry) when.append(` by ${entry.editor}`);
+  } catch {
+    when.append(" (who retracted could not be read)");
   }
 }
 
