@@ -48,7 +48,7 @@ _SUBSCRIBE_DOCS = (
             operation_id="subscribeEvents",
             headers=(openapi.LAST_EVENT_ID,),
             description=openapi.SSE_EVENTS,
-            mentions=(openapi.ResetData,),
+            mentions=(openapi.ResetData, openapi.HeartbeatData),
         ),
     ),
     (

@@ -91,6 +91,14 @@ class ResetData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class HeartbeatData(BaseModel):
+    """`heartbeat`: the node is there; sent every `every` seconds, so silence means a dead link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: float = Field(description="the node's heartbeat interval in seconds")
+
+
 class ReadyData(BaseModel):
     """`ready` (WebSocket only): replay is done and the filters now in force are these."""
 
@@ -111,14 +119,15 @@ class SubscribeOp(BaseModel):
 
 
 class ServerFrame(BaseModel):
-    """A WebSocket server frame (JSON text): an event, `ready`, `reset`, or an `error` problem."""
+    """A WebSocket server frame (JSON text): an event, `ready`, `reset`, `heartbeat`, or an
+    `error` problem."""
 
-    event: Literal["alert", "correction", "retraction", "ready", "reset", "error"]
+    event: Literal["alert", "correction", "retraction", "ready", "reset", "heartbeat", "error"]
     id: str | None = Field(
         description="the event id; for `ready` the stream's position (null before any event); "
-        "null for `reset` and `error`"
+        "null for `reset`, `heartbeat` and `error`"
     )
-    data: EventPayload | ReadyData | ResetData | ProblemDetail
+    data: EventPayload | ReadyData | HeartbeatData | ResetData | ProblemDetail
 
 
 SSE_EVENTS = (
@@ -126,14 +135,15 @@ SSE_EVENTS = (
     "no `data:`, so a client that has seen no event yet still resumes without a gap). Each "
     "event is `id: <event id>`, `event: alert|correction|retraction` and `data:` one "
     "EventPayload as JSON. `event: reset` (data `{}`, schema ResetData) comes first when the "
-    "resume point is older than the retained history: reload `GET /v1/alerts`. A comment "
-    "line (`:`) is the heartbeat."
+    "resume point is older than the retained history: reload `GET /v1/alerts`. Every "
+    "heartbeat interval `event: heartbeat` (no id, data HeartbeatData) shows the link is alive."
 )
 WS_FRAMES = (
     "After the upgrade every server frame is JSON text, a ServerFrame: "
     '`{"event": "alert", "id": "...", "data": EventPayload}` (also `correction`, '
     "`retraction`); `ready` with ReadyData once replay is done (after connecting and after "
-    "each SubscribeOp); `reset` with `{}` (ResetData); `error` with a ProblemDetail for a bad "
+    "each SubscribeOp); `reset` with `{}` (ResetData); `heartbeat` with HeartbeatData every "
+    "heartbeat interval (with a protocol ping); `error` with a ProblemDetail for a bad "
     "client frame (the connection and its filters stay). The client may send a SubscribeOp "
     '(`{"op": "subscribe", ...}`) to change its filters; browsers must send an allowed '
     "`Origin`. Protocol pings keep idle connections alive."

@@ -17,7 +17,7 @@ import websockets
 from openapi_spec_validator import validate
 
 from service.models import EventPayload, ProblemDetail
-from service.openapi import ReadyData, ServerFrame
+from service.openapi import HeartbeatData, ReadyData, ServerFrame
 from tests.support.processes import ServiceProcess
 
 WRITES = {("post", "/v1/alerts"), ("post", "/v1/alerts/{alert_id}/corrections")}
@@ -82,12 +82,16 @@ def test_subscribe_routes_name_their_event_shapes(schema: dict[str, Any]) -> Non
     sse = schema["paths"]["/v1/events"]["get"]
     assert "text/event-stream" in sse["responses"]["200"]["content"]
     ws = schema["paths"]["/v1/ws"]["get"]
-    for op, shapes in ((sse, ("EventPayload", "ResetData")), (ws, ("ServerFrame", "SubscribeOp"))):
+    for op, shapes in (
+        (sse, ("EventPayload", "ResetData", "HeartbeatData")),
+        (ws, ("ServerFrame", "SubscribeOp")),
+    ):
         for shape in shapes:
             assert shape in op["description"]
             assert shape in components
     frame = components["ServerFrame"]["properties"]["event"]
-    assert set(frame["enum"]) == {"alert", "correction", "retraction", "ready", "reset", "error"}
+    events = {"alert", "correction", "retraction", "ready", "reset", "heartbeat", "error"}
+    assert set(frame["enum"]) == events
     assert components["SubscribeOp"]["properties"]["op"]["const"] == "subscribe"
 
 
@@ -142,8 +146,15 @@ async def test_real_websocket_frames_match_the_documented_shape(
 ) -> None:
     """`ready`, an event, and an `error` as a node sends them validate as ServerFrame."""
     url = f"{memory_node.ws_url}/v1/ws?region=asia-pacific"
+
+    async def next_frame(ws: websockets.ClientConnection) -> ServerFrame:
+        """The next frame that is not a heartbeat (they come every second here), checked too."""
+        while (frame := ServerFrame.model_validate_json(await ws.recv())).event == "heartbeat":
+            assert isinstance(frame.data, HeartbeatData)
+        return frame
+
     async with websockets.connect(url) as ws:
-        frames = [ServerFrame.model_validate_json(await ws.recv())]
+        frames = [await next_frame(ws)]
         async with httpx.AsyncClient() as client:
             answer = await client.post(
                 f"{memory_node.url}/v1/alerts",
@@ -151,9 +162,9 @@ async def test_real_websocket_frames_match_the_documented_shape(
                 headers={"Authorization": f"Bearer {memory_node.token}"},
             )
         assert answer.status_code == 201, answer.text
-        frames.append(ServerFrame.model_validate_json(await ws.recv()))
+        frames.append(await next_frame(ws))
         await ws.send(orjson.dumps({"op": "unsubscribe"}).decode())
-        frames.append(ServerFrame.model_validate_json(await ws.recv()))
+        frames.append(await next_frame(ws))
     assert [f.event for f in frames] == ["ready", "alert", "error"]
     assert [type(f.data) for f in frames] == [ReadyData, EventPayload, ProblemDetail]
     assert frames[1].id == answer.json()["id"]
