@@ -19,7 +19,7 @@ from service.events import Event, EventKey
 PAGE = 256
 # Finished pages stay this long for clients resuming inside them; few are kept.
 _KEEP_S = 2.0
-_KEPT_PAGES = 32
+_KEPT_PAGES = 8
 
 
 @dataclass(frozen=True, slots=True)

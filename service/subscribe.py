@@ -216,8 +216,7 @@ class Gateway:
         # the hub since hold(). Together they cover the gap exactly once.
         try:
             if cached is not None:
-                for start in range(0, len(cached), _REPLAY_CHUNK):
-                    await self._write(sub, cached[start : start + _REPLAY_CHUNK])
+                await self._write(sub, cached)
             elif not await self._replay_history(sub, after, held_at):
                 after = NO_POSITION
         except BrokerUnavailable as exc:
@@ -260,14 +259,16 @@ class Gateway:
         return True
 
     async def _write(self, sub: SubscriberProtocol, events: list[Event]) -> None:
-        """Write a slice of a replay, then let the socket drain and the loop breathe."""
-        if events:
-            sub.transport.write(b"".join(event.wire(sub.codec) for event in events))
-        async with asyncio.timeout(_STALLED_S):
-            await sub.writable()
-        await asyncio.sleep(0)
-        if self.hub.pending_size(sub) > _MAX_PENDING:
-            raise _TooSlow
+        """Write part of a replay in chunks, letting the socket drain and the loop breathe
+        after each: a page per write would hold a page's bytes per replaying client here."""
+        for start in range(0, max(len(events), 1), _REPLAY_CHUNK):
+            if chunk := events[start : start + _REPLAY_CHUNK]:
+                sub.transport.write(b"".join(event.wire(sub.codec) for event in chunk))
+            async with asyncio.timeout(_STALLED_S):
+                await sub.writable()
+            await asyncio.sleep(0)
+            if self.hub.pending_size(sub) > _MAX_PENDING:
+                raise _TooSlow
 
     async def _catch_up(self, after: EventKey) -> None:
         """A client that saw an event this node has not yet received waits until it has."""
