@@ -238,7 +238,15 @@ class Gateway:
             buffered = self.hub.release(sub)
         if buffered is None or sub.transport.is_closing():
             return
-        self._go_live(sub, [event.wire(sub.codec) for event in buffered if event.key > after])
+        # An alert buffered before its retraction is not written after it.
+        self._go_live(
+            sub,
+            [
+                event.wire(sub.codec)
+                for event in buffered
+                if event.key > after and self.hub.serves(event)
+            ],
+        )
 
     async def _replay_history(
         self, sub: SubscriberProtocol, after: EventKey, held_at: EventKey
@@ -250,9 +258,9 @@ class Gateway:
             if page.reset:
                 sub.send_reset()
                 return False
-            if not page.events:
+            if page.through is None:
                 break
-            position = page.events[-1].key
+            position = page.through
             await self._write(
                 sub, [e for e in page.events if e.key <= held_at and sub.filter.matches(e)]
             )
@@ -260,9 +268,14 @@ class Gateway:
         return True
 
     async def _write(self, sub: SubscriberProtocol, events: list[Event]) -> None:
-        """Write a slice of a replay, then let the socket drain and the loop breathe."""
-        if events:
-            sub.transport.write(b"".join(event.wire(sub.codec) for event in events))
+        """Write a slice of a replay, then let the socket drain and the loop breathe.
+
+        The slice may have been read or cached before an alert in it was retracted: what was
+        taken down since is left out.
+        """
+        served = [event for event in events if self.hub.serves(event)]
+        if served:
+            sub.transport.write(b"".join(event.wire(sub.codec) for event in served))
         async with asyncio.timeout(_STALLED_S):
             await sub.writable()
         await asyncio.sleep(0)
