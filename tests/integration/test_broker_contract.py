@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -241,7 +241,9 @@ async def _retractions(broker: Broker) -> tuple[int, int]:
         retained = sum(event.type == "retraction" for event in broker._events)
         return len(broker._retracted), retained
     assert isinstance(broker, RedisBroker)
-    entries = await broker._redis.xrange(broker._stream)
+    entries = cast(
+        "list[tuple[bytes, dict[bytes, bytes]]]", await broker._redis.xrange(broker._stream)
+    )
     retained = sum(b'"type":"retraction"' in fields[b"e"] for _, fields in entries)
     return int(await broker._redis.zcard(broker._retracted)), retained
 
