@@ -80,7 +80,7 @@ class History:
 
     events: list[Event]
     reset: bool
-    through: EventKey | None = None
+    through: EventKey | None
 
 
 def taken_down(event: Event, retracted: Container[str]) -> bool:

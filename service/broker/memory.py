@@ -131,7 +131,7 @@ class MemoryBroker(Broker):
     async def history(self, after: EventKey, limit: int | None = None) -> History:
         top = await self.position()
         if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top):
-            return History([], reset=True)
+            return History([], reset=True, through=None)
         start = bisect_right(self._events, after, key=lambda event: event.key)
         read = self._events[start : len(self._events) if limit is None else start + limit]
         return readable(read, self._retracted, read[-1].key if read else None)

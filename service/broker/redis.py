@@ -278,7 +278,7 @@ class RedisBroker(Broker):
         floor_key = parse_id(_text(floor))
         top = max(parse_id(_text(last)), floor_key)
         if not covers(after, floor=floor_key, trimmed=parse_id(_text(trimmed)), top=top):
-            return History([], reset=True)
+            return History([], reset=True, through=None)
         events = [
             event
             for i, fields in entries

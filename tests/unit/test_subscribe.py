@@ -65,7 +65,7 @@ class FakeBroker(Broker):
         if self.fail is not None:
             raise self.fail
         if self.reset:
-            return History([], reset=True)
+            return History([], reset=True, through=None)
         newer = [event for event in self.events if event.key > after][:limit]
         return History(newer, reset=False, through=newer[-1].key if newer else None)
 
