@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from service.broker.base import taken_down
 from service.events import Codec, Event, EventKey
 from service.filters import Filter
 from service.metrics import Metrics
@@ -34,6 +35,9 @@ FANOUT_BUDGET_S = 0.02
 _CLOCK_EVERY = 128
 # Subscribers heartbeaten in one loop tick; a round of them spreads over the interval.
 _BEAT_SLICE = 500
+# Retractions remembered beyond the replay cache, for history pages kept in memory (2 s):
+# far more than editors can retract in that time.
+_RETRACTIONS_KEPT = 10_000
 
 
 class Subscriber(Protocol):
@@ -95,6 +99,11 @@ class Hub:
         self._pending: dict[Subscriber, list[Event]] = {}
         self._recent: deque[Event] = deque(maxlen=replay_cache)
         self._recent_floor: EventKey = NO_POSITION
+        # Alerts retracted lately, oldest first: whatever this node still holds of them (the
+        # recent events, kept history pages, replay buffers) is never written again. An alert
+        # in the recent cache has its retraction there too, so as many as it holds suffice.
+        self._retracted: dict[str, None] = {}
+        self._retractions_kept = max(replay_cache, _RETRACTIONS_KEPT)
         self.position: EventKey = NO_POSITION
         self._advanced: asyncio.Event | None = None
         # Census, kept as subscribers come and go so that a scrape costs O(regions).
@@ -168,6 +177,10 @@ class Hub:
             # The oldest event is about to fall out (or, with no cache, this one is never kept).
             self._recent_floor = self._recent[0].key if self._recent else event.key
         self._recent.append(event)
+        if event.type == "retraction":
+            self._retracted[event.alert_id] = None
+            if len(self._retracted) > self._retractions_kept:
+                del self._retracted[next(iter(self._retracted))]
         for sub, buffered in self._pending.items():
             if sub.filter.matches(event):
                 buffered.append(event)
@@ -340,7 +353,11 @@ class Hub:
         """Events after `after` from this node's memory, or None if it does not cover them."""
         if not self._recent_floor <= after <= self.position:
             return None
-        return [event for event in self._recent if event.key > after]
+        return [event for event in self._recent if event.key > after and self.serves(event)]
+
+    def serves(self, event: Event) -> bool:
+        """Whether a replay may still write this event: not if its alert was retracted since."""
+        return not taken_down(event, self._retracted)
 
     def census(self) -> SubscriberCensus:
         """Subscriber counts for the desk: total, per transport and per followed region."""

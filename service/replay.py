@@ -24,19 +24,24 @@ _KEPT_PAGES = 8
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Up to PAGE events after `after`, oldest first; `reset` when history no longer covers it."""
+    """Up to PAGE entries after `after`, oldest first; `reset` when history no longer covers it.
+
+    `through` is the last entry read (None if none): the next page starts after it, even when
+    the broker withheld the entries at the end (a retracted alert's).
+    """
 
     after: EventKey
     events: list[Event]
     reset: bool
     read_at: float
+    through: EventKey | None
 
     def slice_after(self, position: EventKey) -> Page | None:
         """The part of this page after `position`, if `position` lies inside it."""
-        if self.reset or not self.events or not self.after <= position < self.events[-1].key:
+        if self.reset or self.through is None or not self.after <= position < self.through:
             return None
-        start = next(i for i, event in enumerate(self.events) if event.key > position)
-        return Page(position, self.events[start:], False, self.read_at)
+        events = [event for event in self.events if event.key > position]
+        return Page(position, events, False, self.read_at, self.through)
 
 
 class PageReader:
@@ -63,7 +68,7 @@ class PageReader:
 
     async def _read(self, after: EventKey) -> Page:
         history = await self._broker.history(after, limit=PAGE)
-        page = Page(after, history.events, history.reset, time.monotonic())
-        if page.events and not page.reset:
+        page = Page(after, history.events, history.reset, time.monotonic(), history.through)
+        if page.through is not None and not page.reset:
             self._kept.append(page)
         return page

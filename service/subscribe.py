@@ -237,7 +237,15 @@ class Gateway:
             buffered = self.hub.release(sub)
         if buffered is None or sub.transport.is_closing():
             return
-        self._go_live(sub, [event.wire(sub.codec) for event in buffered if event.key > after])
+        # An alert buffered before its retraction is not written after it.
+        self._go_live(
+            sub,
+            [
+                event.wire(sub.codec)
+                for event in buffered
+                if event.key > after and self.hub.serves(event)
+            ],
+        )
 
     async def _replay_history(
         self, sub: SubscriberProtocol, after: EventKey, held_at: EventKey
@@ -249,9 +257,9 @@ class Gateway:
             if page.reset:
                 sub.send_reset()
                 return False
-            if not page.events:
+            if page.through is None:
                 break
-            position = page.events[-1].key
+            position = page.through
             await self._write(
                 sub, [e for e in page.events if e.key <= held_at and sub.filter.matches(e)]
             )
@@ -260,9 +268,14 @@ class Gateway:
 
     async def _write(self, sub: SubscriberProtocol, events: list[Event]) -> None:
         """Write part of a replay in chunks, letting the socket drain and the loop breathe
-        after each: a page per write would hold a page's bytes per replaying client here."""
-        for start in range(0, max(len(events), 1), _REPLAY_CHUNK):
-            if chunk := events[start : start + _REPLAY_CHUNK]:
+        after each: a page per write would hold a page's bytes per replaying client here.
+
+        The events may have been read or cached before an alert among them was retracted:
+        what was taken down since is left out.
+        """
+        served = [event for event in events if self.hub.serves(event)]
+        for start in range(0, max(len(served), 1), _REPLAY_CHUNK):
+            if chunk := served[start : start + _REPLAY_CHUNK]:
                 sub.transport.write(b"".join(event.wire(sub.codec) for event in chunk))
             async with asyncio.timeout(_STALLED_S):
                 await sub.writable()

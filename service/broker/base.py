@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,10 +97,31 @@ class Published:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Events after a resume id, oldest first; `reset` when that id is no longer covered."""
+    """Events after a resume id, oldest first; `reset` when that id is no longer covered.
+
+    `through` is the id of the last entry read, None if none was: a retracted alert and its
+    corrections are read but withheld, so the next page starts after `through`, not after
+    the last event returned.
+    """
 
     events: list[Event]
     reset: bool
+    through: EventKey | None
+
+
+def taken_down(event: Event, retracted: Container[str]) -> bool:
+    """Whether the event carries the text of a retracted alert (the alert or a correction).
+
+    From its retraction on, no history read, replay or resume serves that text; the
+    retraction itself still goes out, so screens that showed the alert remove it.
+    """
+    return event.type != "retraction" and event.alert_id in retracted
+
+
+def readable(events: list[Event], retracted: Container[str], through: EventKey | None) -> History:
+    """History of the events read up to `through`, without what was taken down."""
+    kept = [event for event in events if not taken_down(event, retracted)]
+    return History(kept, reset=False, through=through)
 
 
 def covers(after: EventKey, *, floor: EventKey, trimmed: EventKey, top: EventKey) -> bool:

@@ -1,14 +1,16 @@
 -- Read history after an id together with what decides whether it is complete:
 -- the epoch floor, the newest id trimmed or deleted away, and the newest id ever added.
--- KEYS: stream, meta   ARGV: after (exclusive), entries (how many: '0' = none, '-1' = all), ensure_floor ('1' = create if missing)
-local stream, meta = KEYS[1], KEYS[2]
+-- With the entries come the alert ids retracted since `after`, read in the same atomic step,
+-- whose alerts and corrections the reader withholds.
+-- KEYS: stream, meta, retracted   ARGV: after (exclusive), entries (how many: '0' = none, '-1' = all), ensure_floor ('1' = create if missing)
+local stream, meta, retracted = KEYS[1], KEYS[2], KEYS[3]
 if ARGV[3] == '1' and redis.call('EXISTS', meta) == 0 then
   local t = redis.call('TIME')
   redis.call('HSET', meta, 'floor', string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
 end
 local floor = redis.call('HGET', meta, 'floor') or '0-0'
 if redis.call('EXISTS', stream) == 0 then
-  return {floor, '0-0', '0-0', {}}
+  return {floor, '0-0', '0-0', {}, {}}
 end
 
 local function newer(a, b)
@@ -48,6 +50,8 @@ end
 if newer(deleted, trimmed) then trimmed = deleted end
 
 local count = tonumber(ARGV[2])
-if count == 0 then return {floor, trimmed, last, {}} end
-if count < 0 then return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+')} end
-return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+', 'COUNT', count)}
+if count == 0 then return {floor, trimmed, last, {}, {}} end
+-- A retraction at or before `after` took down only entries before it too.
+local since = redis.call('ZRANGEBYSCORE', retracted, string.match(ARGV[1], '^(%d+)'), '+inf')
+if count < 0 then return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+'), since} end
+return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+', 'COUNT', count), since}

@@ -23,6 +23,7 @@ from service.broker.base import (
     RateLimited,
     UnknownAlert,
     covers,
+    readable,
 )
 from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
@@ -54,6 +55,9 @@ class MemoryBroker(Broker):
         self._floor: EventKey = (_now_ms() - 1, 0)
         self._trimmed: EventKey = (0, 0)
         self._alerts: dict[str, LiveAlert] = {}
+        # Retracted alert id -> its retraction's id, in retraction order; swept as trimming
+        # takes the retraction (and so the alert and its corrections before it) away.
+        self._retracted: dict[str, EventKey] = {}
         self._idempotency: dict[str, tuple[str, Event, int]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
         self._on_event: OnEvent | None = None
@@ -116,6 +120,8 @@ class MemoryBroker(Broker):
             cut = len(self._events) - self._size
             self._trimmed = self._events[cut - 1].key
             del self._events[:cut]
+            while self._retracted and next(iter(self._retracted.values())) <= self._trimmed:
+                del self._retracted[next(iter(self._retracted))]
 
     def _record(self, audit: AuditNote, draft: Draft, event: Event) -> None:
         """The write's audit entry, under its event's id (unique and rising here too)."""
@@ -150,6 +156,7 @@ class MemoryBroker(Broker):
             self._alerts[draft.alert_id] = LiveAlert(current.event, draft.headline)
         elif draft.alert_id is not None:
             del self._alerts[draft.alert_id]
+            self._retracted[draft.alert_id] = event.key
 
     def _remember(self, idempotency: IdempotencyKey, event: Event, now: int) -> None:
         records = self._idempotency
@@ -165,10 +172,10 @@ class MemoryBroker(Broker):
     async def history(self, after: EventKey, limit: int | None = None) -> History:
         top = await self.position()
         if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top):
-            return History([], reset=True)
+            return History([], reset=True, through=None)
         start = bisect_right(self._events, after, key=lambda event: event.key)
-        end = len(self._events) if limit is None else start + limit
-        return History(self._events[start:end], reset=False)
+        read = self._events[start : len(self._events) if limit is None else start + limit]
+        return readable(read, self._retracted, read[-1].key if read else None)
 
     async def alert(self, alert_id: str) -> LiveAlert | None:
         self._expire(_now_ms())

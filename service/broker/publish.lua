@@ -1,9 +1,10 @@
 -- Publish one event atomically: idempotency check, XADD to the capped history
 -- stream, live-alert bookkeeping, PUBLISH. Either all of it happens or none.
--- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate, audit
+-- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate, audit, retracted
 -- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel,
 --       rate_limit ('0' = none), rate_window_ms, audit record (JSON, '' = none), audit maxlen
 local stream, meta, alerts, corrected, expiry, idem, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local retracted = KEYS[9]
 local kind, body, alert_id, headline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local fingerprint = ARGV[7]
 
@@ -60,6 +61,12 @@ else
   redis.call('HDEL', alerts, alert_id)
   redis.call('HDEL', corrected, alert_id)
   redis.call('ZREM', expiry, alert_id)
+  -- history.lua withholds the alert and its corrections from now on. A retraction older
+  -- than the first retained entry has nothing left to withhold (its alert and corrections
+  -- came before it), so the set stays within the retractions the stream still holds.
+  redis.call('ZADD', retracted, tonumber(string.match(id, '^(%d+)')), alert_id)
+  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  redis.call('ZREMRANGEBYSCORE', retracted, '-inf', '(' .. string.match(oldest[1], '^(%d+)'))
 end
 if ARGV[12] ~= '' then
   local written = alert_id

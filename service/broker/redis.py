@@ -34,6 +34,7 @@ from service.broker.base import (
     RateLimited,
     UnknownAlert,
     covers,
+    readable,
 )
 from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
@@ -71,6 +72,7 @@ class RedisBroker(Broker):
         self._alerts = f"{prefix}:alerts"
         self._corrected = f"{prefix}:corrected"
         self._expiry = f"{prefix}:expiry"
+        self._retracted = f"{prefix}:retracted"
         self._idem_prefix = f"{prefix}:idem:"
         self._rate_prefix = f"{prefix}:rate:"
         self._channel = f"{prefix}:live"
@@ -230,7 +232,7 @@ class RedisBroker(Broker):
             return None
 
     async def position(self) -> EventKey:
-        floor, _, last, _ = await self._read_history((0, 0), entries=0, ensure_floor=True)
+        floor, _, last, _, _ = await self._read_history((0, 0), entries=0, ensure_floor=True)
         return max(parse_id(_text(floor)), parse_id(_text(last)))
 
     async def publish(
@@ -243,7 +245,7 @@ class RedisBroker(Broker):
         keys = [self._stream, self._meta, self._alerts, self._corrected, self._expiry]
         keys.append(self._idem_prefix + (idempotency.key if idempotency else ""))
         keys.append(self._rate_prefix + (rate.key if rate else ""))
-        keys.append(self._audit)
+        keys += [self._audit, self._retracted]
         args: list[bytes | str | int] = [
             draft.type,
             draft.body,
@@ -297,26 +299,28 @@ class RedisBroker(Broker):
     async def _read_history(self, after: EventKey, *, entries: int, ensure_floor: bool) -> Any:
         args: list[str | int] = [f"{after[0]}-{after[1]}", entries, int(ensure_floor)]
         try:
-            return await self._history_script(keys=[self._stream, self._meta], args=args)
+            keys = [self._stream, self._meta, self._retracted]
+            return await self._history_script(keys=keys, args=args)
         except RedisError as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
     async def _history(
         self, after: EventKey, *, ensure_floor: bool, limit: int | None = None
     ) -> History:
-        floor, trimmed, last, entries = await self._read_history(
+        floor, trimmed, last, entries, retracted = await self._read_history(
             after, entries=-1 if limit is None else limit, ensure_floor=ensure_floor
         )
         floor_key = parse_id(_text(floor))
         top = max(parse_id(_text(last)), floor_key)
         if not covers(after, floor=floor_key, trimmed=parse_id(_text(trimmed)), top=top):
-            return History([], reset=True)
+            return History([], reset=True, through=None)
         events = [
             event
             for i, fields in entries
             if (event := self._decode(i, _stored(fields), "history")) is not None
         ]
-        return History(events, reset=False)
+        through = parse_id(_text(entries[-1][0])) if entries else None
+        return readable(events, {_text(i) for i in retracted}, through)
 
     async def alert(self, alert_id: str) -> LiveAlert | None:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -198,6 +198,54 @@ async def test_history_beyond_the_window_is_a_reset(new_broker: NewBroker) -> No
         history = await broker.history(trimmed.key)
         assert history.reset, trimmed
         assert history.events == []
+
+
+async def test_history_withholds_a_retracted_alert_and_its_corrections(broker: Broker) -> None:
+    start = await broker.position()
+    before, target, other = await publish_all(broker, 3)
+    fixed = (await broker.publish(correction(target, "corrected text"))).event
+    retracted = (await broker.publish(retraction(target))).event
+    kept = [before, other, retracted]
+    history = await broker.history(start)
+    assert ids(history.events) == ids(kept)
+    assert history.through == retracted.key
+    assert b"alert 1" not in b"".join(e.data for e in history.events)
+    # Read a page of one at a time, each page goes on after the last entry read, even
+    # when that entry was withheld: nothing is skipped and no read repeats.
+    pages, after = [], start
+    while (page := await broker.history(after, limit=1)).through is not None:
+        pages.append(ids(page.events))
+        after = page.through
+    assert pages == [[before.id], [], [other.id], [], [retracted.id]]
+    assert ids((await broker.history(target.key)).events) == ids([other, retracted])
+    assert ids((await broker.history(fixed.key)).events) == [retracted.id]
+
+
+async def test_the_retracted_ids_are_swept_as_history_is_trimmed(new_broker: NewBroker) -> None:
+    """150 retractions over a window of 10: the broker remembers only those history still
+    holds (each broker trims as it does, see test_history_beyond_the_window_is_a_reset)."""
+    broker = new_broker(history_size=10)
+    for _ in range(150):
+        target = (await broker.publish(alert("soon retracted"))).event
+        await broker.publish(retraction(target))
+    remembered, retained = await _retractions(broker)
+    # Redis sweeps by millisecond: retractions of the oldest retained entry's millisecond
+    # that were trimmed may stay until the next retraction's sweep (a few at most).
+    assert 0 < retained <= remembered <= retained + 10
+    assert remembered < 150
+
+
+async def _retractions(broker: Broker) -> tuple[int, int]:
+    """How many retracted ids the broker remembers, and how many retractions its history holds."""
+    if isinstance(broker, MemoryBroker):
+        retained = sum(event.type == "retraction" for event in broker._events)
+        return len(broker._retracted), retained
+    assert isinstance(broker, RedisBroker)
+    entries = cast(
+        "list[tuple[bytes, dict[bytes, bytes]]]", await broker._redis.xrange(broker._stream)
+    )
+    retained = sum(b'"type":"retraction"' in fields[b"e"] for _, fields in entries)
+    return int(await broker._redis.zcard(broker._retracted)), retained
 
 
 async def test_live_alerts_newest_first_corrected_without_retracted_or_expired(

@@ -71,9 +71,9 @@ class FakeBroker(Broker):
         if self.fail is not None:
             raise self.fail
         if self.reset:
-            return History([], reset=True)
-        newer = [event for event in self.events if event.key > after]
-        return History(newer[:limit] if limit is not None else newer, reset=False)
+            return History([], reset=True, through=None)
+        newer = [event for event in self.events if event.key > after][:limit]
+        return History(newer, reset=False, through=newer[-1].key if newer else None)
 
     async def alert(self, alert_id: str) -> LiveAlert | None:
         raise NotImplementedError
@@ -223,3 +223,64 @@ async def test_ids_are_parsed_back_from_the_stream() -> None:
     transport = Recorder()
     transport.write(b"id: 7-0\n\n" + _event(8).wire(SSE))
     assert transport.ids() == [8]
+
+
+def _change(ms: int, event_type: str, alert: Event, headline: str | None = None) -> Event:
+    """A correction (with `headline`) or a retraction of `alert`."""
+    fields = {"type": event_type, "alert_id": alert.id, "headline": headline}
+    routing = {"regions": list(alert.regions), "language": "en", "priority": "breaking"}
+    body = stored_body({**fields, **routing, "reason": "legal", "expires_ms": alert.expires_ms})
+    return Event.decode(f"{ms}-0", body)
+
+
+def _publish(node: Node, *events: Event) -> None:
+    """What the broker does for each event: keep it in history, then hand it to the hub."""
+    for event in events:
+        node.broker.events.append(event)
+        node.hub.dispatch(event)
+
+
+async def test_a_page_kept_from_before_a_retraction_no_longer_serves_the_alert() -> None:
+    alert = _event(5)
+    node = Node([_event(ms) for ms in range(1, 5)] + [alert, _event(6)])
+    _publish(node, _change(7, "correction", alert, "corrected 5"))
+    first, seen = node.subscriber()
+    node.gateway.open(first, (1, 0))
+    await node.settled(first)
+    assert b"alert 5" in seen.written
+    assert b"corrected 5" in seen.written
+    _publish(node, _change(8, "retraction", alert))
+    later, transport = node.subscriber()
+    node.gateway.open(later, (2, 0))
+    await node.settled(later)
+    # The kept page was sliced (no second read from its start), and the alert left out of it.
+    assert node.broker.reads == [(1, 0), (7, 0)]
+    assert transport.ids() == [3, 4, 6, 8]
+    assert b"alert 5" not in transport.written
+    assert b"corrected 5" not in transport.written
+
+
+async def test_an_alert_buffered_during_a_replay_is_not_written_after_its_retraction() -> None:
+    node = Node([_event(ms) for ms in range(1, 4)])
+    sub, transport = node.subscriber()
+    node.broker.gate.clear()
+    node.gateway.open(sub, (1, 0))
+    alert = _event(4)
+    _publish(node, alert, _change(5, "correction", alert, "corrected 4"), _event(6))
+    _publish(node, _change(7, "retraction", alert))
+    node.broker.gate.set()
+    await node.settled(sub)
+    assert transport.ids() == [2, 3, 6, 7]
+    assert b"alert 4" not in transport.written
+    assert b"corrected 4" not in transport.written
+
+
+def test_the_recent_cache_leaves_out_a_retracted_alert_and_its_corrections() -> None:
+    hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=16)
+    hub.sync((1, 0), lost=False)
+    alert = _event(2)
+    for event in (alert, _change(3, "correction", alert, "corrected 2"), _event(4)):
+        hub.dispatch(event)
+    assert [event.key for event in hub.recent_after((1, 0)) or []] == [(2, 0), (3, 0), (4, 0)]
+    hub.dispatch(_change(5, "retraction", alert))
+    assert [event.key for event in hub.recent_after((1, 0)) or []] == [(4, 0), (5, 0)]
