@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -116,9 +118,13 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await node.start()
+        # SIGHUP re-reads the editor token file (it would otherwise end the process).
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, editors.reload)
         try:
             yield
         finally:
+            loop.remove_signal_handler(signal.SIGHUP)
             await node.close()
 
     middleware = [

@@ -25,6 +25,10 @@ class Editors:
         self._static = StaticTokens(settings)
         self._jwt = JwtVerifier.from_settings(settings)
 
+    def reload(self) -> None:
+        """Re-read the token file now (the node's SIGHUP)."""
+        self._static.reload()
+
     async def authenticate(self, request: Request) -> Editor:
         """The editor behind the request's `Authorization: Bearer` token, or a 401 problem."""
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")

@@ -34,6 +34,11 @@ class StaticTokens:
                 found = token
         return Editor(found.name, found.regions) if found is not None else None
 
+    def reload(self) -> None:
+        """Read the file again even if it looks unchanged (SIGHUP)."""
+        self._stamp = None
+        self._refresh()
+
     def _refresh(self) -> None:
         if self._path is None:
             return

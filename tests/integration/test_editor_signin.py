@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -249,3 +251,26 @@ def test_token_file_rotates_without_a_restart(
     assert "is shorter than 16 characters" in log
     assert "keeping the last good tokens" in log
     assert "night:short" not in log
+
+
+def test_sighup_rereads_a_token_file_that_looks_unchanged(
+    tmp_path: Path,
+) -> None:
+    """An edit in place that keeps size and times (as some tools do) is seen on SIGHUP."""
+    path = tmp_path / "editors.txt"
+    path.write_text("night:night-desk-token-aaaa\n")
+    with service_process(env={"BREAKING_EDITOR_TOKENS_FILE": str(path)}) as node:
+        assert node.proc is not None
+        assert _post(node, "night-desk-token-aaaa").status_code == 201
+        before = path.stat()
+        with path.open("r+") as same_inode:
+            same_inode.write("night:night-desk-token-bbbb\n")
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert _post(node, "night-desk-token-bbbb").status_code == 401
+        node.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while (status := _post(node, "night-desk-token-bbbb").status_code) != 201:
+            assert time.monotonic() < deadline, f"still {status} after SIGHUP"
+            time.sleep(0.1)
+        assert _post(node, "night-desk-token-aaaa").status_code == 401
+        assert node.proc.poll() is None, "SIGHUP must not end the node"
