@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ _INLINE_REPLAY = 32
 _REPLAY_CHUNK = 64
 # A client whose id is ahead of this node waits this long for the node to catch up.
 _CATCH_UP_S = 5.0
+# Refused origins are logged once per this long each; at most this many are remembered.
+_REFUSED_LOG_S = 60.0
+_REFUSED_ORIGINS_KEPT = 1024
 # A replaying client whose socket stays full this long is stalled.
 _STALLED_S = 30.0
 # Events buffered for one replaying subscriber before it counts as too slow.
@@ -77,6 +81,7 @@ class Gateway:
         self._sse_heartbeat = sse_heartbeat(settings.heartbeat_seconds)
         self._ws_heartbeat = ws_heartbeat(settings.heartbeat_seconds)
         self._filters: dict[Filter, Filter] = {}
+        self._refused: dict[str | None, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def intern(self, flt: Filter) -> Filter:
@@ -89,6 +94,20 @@ class Gateway:
         if origin is None or "*" in allowed or origin in allowed:
             return True
         return host is not None and urlsplit(origin).netloc == host
+
+    def _log_refused(self, origin: str | None) -> None:
+        """One line per refused origin per minute: an embed on a wrong site says why, once."""
+        now = time.monotonic()
+        if now - self._refused.get(origin, -_REFUSED_LOG_S) < _REFUSED_LOG_S:
+            return
+        if len(self._refused) >= _REFUSED_ORIGINS_KEPT:
+            self._refused.clear()
+        self._refused[origin] = now
+        log.warning(
+            "refused subscribers from origin %s: not in BREAKING_ALLOWED_ORIGINS "
+            "(logged once a minute per origin)",
+            origin,
+        )
 
     def check_ready(self) -> None:
         if not self.broker.ready:
@@ -128,13 +147,18 @@ class Gateway:
     ) -> None:
         if request.method != "GET":
             raise Problem(405, f"{request.path} takes GET", headers={"allow": "GET"})
+        if not self.origin_allowed(origin, request.header(b"host")):
+            self._log_refused(origin)
+            raise Problem(
+                403,
+                f"origin {origin} is not allowed to subscribe; the node's operator lists the "
+                "sites that may embed its tickers in BREAKING_ALLOWED_ORIGINS",
+            )
         query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
         flt = self.intern(Filter.of(query))
         after = parse_resume(request.header(b"last-event-id") or query.last_event_id)
         sub: SubscriberProtocol
         if request.path == WS_PATH:
-            if not self.origin_allowed(origin, request.header(b"host")):
-                raise Problem(403, f"origin {origin} is not allowed (BREAKING_ALLOWED_ORIGINS)")
             self.check_ready()
             sansio, response = handshake(request.target, request.headers)
             if response.status_code != 101:

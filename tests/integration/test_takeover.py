@@ -75,12 +75,18 @@ def test_sse_preflight_answers_for_allowed_origins(memory_node: ServiceProcess) 
     assert "Last-Event-ID" in response.headers["access-control-allow-headers"]
 
 
-def test_sse_from_a_foreign_origin_gets_no_cors_grant(memory_node: ServiceProcess) -> None:
-    with httpx.stream(
-        "GET", f"{memory_node.url}/v1/events", headers={"Origin": "https://evil.example"}
-    ) as response:
-        assert response.status_code == 200
+def test_sse_from_a_foreign_origin_is_refused_with_a_problem_and_logged_once(
+    memory_node: ServiceProcess,
+) -> None:
+    for _ in range(3):
+        response = httpx.get(
+            f"{memory_node.url}/v1/events", headers={"Origin": "https://evil.example"}
+        )
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "BREAKING_ALLOWED_ORIGINS" in response.json()["detail"]
         assert "access-control-allow-origin" not in response.headers
+    assert memory_node.output().count("refused subscribers from origin https://evil.example") == 1
 
 
 async def test_websocket_from_a_foreign_origin_is_refused(memory_node: ServiceProcess) -> None:
