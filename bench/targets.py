@@ -16,7 +16,7 @@ from bench.procs import Server, free_port
 REPO = Path(__file__).parent.parent
 PEERS = REPO / "bench" / "peers"
 PEER_PYTHON = PEERS / ".venv" / "bin" / "python"
-TOKEN = "s3cret"
+TOKEN = "s3cret-bench-token"
 # The alert always goes to ALERT_REGION; half the subscribers follow it, the rest spread over
 # the other regions, so every alert matches a known half and must leak to no one else.
 ALERT_REGION = "mena"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_REGIONS = (
@@ -32,6 +32,9 @@ class EditorToken:
         return self.regions is None or all(region in self.regions for region in regions)
 
 
+MIN_TOKEN_CHARS = 16
+
+
 def _split(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -47,6 +50,11 @@ def parse_editor_tokens(items: list[str]) -> list[EditorToken]:
         if not sep or not name or not secret:
             raise ValueError(
                 "each editor token must look like name:token or name:token@region+region"
+            )
+        if len(secret) < MIN_TOKEN_CHARS:
+            # A short static token falls to guessing long before the sign-in throttle matters.
+            raise ValueError(
+                f"editor {name!r}: tokens must be at least {MIN_TOKEN_CHARS} characters"
             )
         regions = frozenset(r for r in scope.split("+") if r) if scope else None
         tokens.append(EditorToken(name=name, token=SecretStr(secret), regions=regions))
@@ -74,10 +82,27 @@ class Settings(BaseSettings):
     )
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     publish_rate_per_minute: int = Field(120, ge=1, description="per editor token")
+    max_connections: int | None = Field(
+        None, ge=1, description="open connections per node; unset = the descriptor limit less 128"
+    )
+    max_connections_per_ip: int = Field(256, ge=1, description="open connections per client")
+    reserved_connections: int = Field(
+        32, ge=0, description="connections subscribers may not take: the API's and probes'"
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="request line and headers")
+    max_headers: int = Field(100, ge=8)
+    head_timeout_seconds: float = Field(10.0, gt=0)
+    signin_failures_per_minute: int = Field(
+        10, ge=1, description="failed sign-ins per client address before 429"
+    )
     key_prefix: str = Field("breaking", description="prefix of every Redis key")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
-    @field_validator("allowed_origins", "regions", mode="before")
+    @field_validator(
+        "allowed_origins", "regions", "allowed_hosts", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)

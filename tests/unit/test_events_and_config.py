@@ -103,7 +103,9 @@ _ALERT = stored_body(
 
 
 def test_editor_tokens_plain_and_region_scoped() -> None:
-    desk, wire = parse_editor_tokens(["desk:s3cret", "wire:other@europe+africa"])
+    desk, wire = parse_editor_tokens(
+        ["desk:s3cret-desk-token", "wire:other-wire-token@europe+africa"]
+    )
     assert desk.regions is None
     assert desk.allows(["mena", "asia"])
     assert wire.regions == frozenset({"europe", "africa"})
@@ -112,7 +114,18 @@ def test_editor_tokens_plain_and_region_scoped() -> None:
     assert "other" not in repr(wire)
 
 
-@pytest.mark.parametrize("bad", ["desk", "desk:", ":token", "a:same,b:same"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "desk",
+        "desk:",
+        ":token-0123456789",
+        "a:same-token-0123456,b:same-token-0123456",
+        # Under 16 characters: guessable, refused at start-up.
+        "desk:fifteen-chars-x",
+        "desk:s3cret",
+    ],
+)
 def test_bad_editor_tokens_refuse_to_start(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKING_EDITOR_TOKENS", bad)
     with pytest.raises(ValidationError):
