@@ -89,6 +89,11 @@ class Hub:
         self._heartbeat: asyncio.TimerHandle | None = None
         self._advanced: asyncio.Event | None = None
 
+    @property
+    def buffer_bytes(self) -> int:
+        """The per-connection write bound; subscribers apply it to their own writes too."""
+        return self._limit
+
     def start(self, heartbeat_s: float) -> None:
         """One heartbeat timer for the whole node."""
         loop = asyncio.get_running_loop()
