@@ -13,13 +13,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service import openapi
 from service.config import Settings
+from service.guards import EdgeGuard
 from service.ingest import Ingest
+from service.limits import SIGNIN_THROTTLED, RefusalLog
 from service.listing import Listing
 from service.models import SubscribeQuery
 from service.node import Node
@@ -27,6 +30,7 @@ from service.ops import Ops
 from service.problems import Problem
 from service.responses import problem_response
 from service.subscribe import SSE_PATH, WS_PATH
+from service.throttle import SignInThrottleMiddleware
 from service.web.pages import page_routes
 
 log = logging.getLogger("breaking_push.app")
@@ -104,14 +108,31 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await node.close()
 
-    middleware = [
+    refusals = RefusalLog()
+
+    def refused_signin(address: str | None, detail: str) -> None:
+        node.metrics.refused.labels(SIGNIN_THROTTLED).inc()
+        refusals.refused(address, detail, SIGNIN_THROTTLED)
+
+    # Outermost first: the guard sees every answer, including the others' refusals.
+    middleware = [Middleware(EdgeGuard)]
+    if settings.allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
+    middleware += [
+        Middleware(
+            SignInThrottleMiddleware,
+            per_minute=settings.signin_failures_per_minute,
+            proxies=settings.trusted_proxies,
+            on_failure=node.metrics.signin_failures.inc,
+            on_refusal=refused_signin,
+        ),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             max_age=600,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes,
