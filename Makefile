@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration browser-deps redis-server bench bench-quick clean
+.PHONY: install run test soak lint unit integration browser-deps redis-server bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ lint: install
 	$(BIN)/lint-imports
 
 test: install redis-server browser-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not soak"
+
+# Floods and fuzzing (bounded, loopback only): minutes, not part of `make test`.
+soak: install redis-server
+	$(BIN)/pytest -m soak
 
 bench: install redis-server
 	$(BIN)/pip install --quiet -e '.[bench]' && $(BIN)/python -m bench.run --full
