@@ -141,6 +141,11 @@ class TakeoverProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             self._refuse(*self._refusal)
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head behind a response still being written: an answer now would
+            # land inside that response. The head's clock restarts when it is done.
+            self._arm_head_timer(self.node.settings.head_timeout_seconds)
+            return
         timeout = self.node.settings.head_timeout_seconds
         self._refuse(
             limits.HEAD_TIMEOUT,
