@@ -173,6 +173,9 @@ class TakeoverProtocol(HttpToolsProtocol):
             # A request pipelined after a subscribe request: its answer would land inside the
             # endless event stream. The subscribe request is refused instead (see below).
             self._pipelined = True
+            # Its head is never parsed into anything, but its bytes count against the limit.
+            self._in_head = True
+            self._head_wire = 0
             return
         self._in_head = True
         self._head_bytes = self._head_wire = self._header_count = 0
