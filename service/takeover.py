@@ -36,6 +36,7 @@ from service.transports.subscriber import SubscriberProtocol
 # waits no longer than this for it: the descriptor is what the cap protects.
 _REFUSAL_LINGER_S = 1.0
 _RETRY_AFTER = {"retry-after": "5"}
+_NO_WEBSOCKET = Problem(404, "no WebSocket here: subscribers use /v1/ws")
 
 _PIPELINED = Problem(
     400,
@@ -239,7 +240,10 @@ class TakeoverProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         if self._takeover is None:
-            super().handle_websocket_upgrade()
+            # The ASGI app has no WebSocket route, and uvicorn would refuse the upgrade with a
+            # bodiless text/plain 403: answer where the WebSocket is instead.
+            self.transport.write(problem_response(_NO_WEBSOCKET))
+            self.transport.close()
 
     # -- the hand-off --------------------------------------------------------------------------
 

@@ -102,3 +102,15 @@ def test_allowed_hosts_refuse_other_hosts_with_a_problem() -> None:
         refused = httpx.get(f"{node.url}/healthz", headers={"Host": "evil.example"})
         assert refused.status_code == 400
         assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_a_websocket_upgrade_elsewhere_is_a_problem(guarded_node: ServiceProcess) -> None:
+    with connect(guarded_node.port, "127.0.12.1") as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        answer = read_answer(sock)
+    assert answer.status == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "/v1/ws" in answer.body.decode()
