@@ -36,6 +36,7 @@ test: install redis-server browser-deps lint
 
 # Floods and fuzzing (bounded, loopback only): minutes, not part of `make test`.
 soak: install redis-server
+	$(BIN)/pip install --quiet -e '.[soak]'
 	$(BIN)/pytest -m soak
 
 bench: install redis-server

@@ -77,16 +77,18 @@ async def test_two_thousand_slowloris_sockets_are_all_cut(roomy_node: ServicePro
 async def test_three_thousand_wrong_tokens(roomy_node: ServiceProcess) -> None:
     codes: dict[int, int] = {}
     started = time.monotonic()
-    async with httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(local_address="127.0.21.1"), timeout=5
-    ) as attacker:
-        for i in range(3000):
-            response = await attacker.post(
-                f"{roomy_node.url}/v1/alerts",
-                json={"headline": "x", "regions": ["mena"], "language": "en"},
-                headers={"Authorization": f"Bearer guess-{i:016d}"},
-            )
-            codes[response.status_code] = codes.get(response.status_code, 0) + 1
+    with watch_rss(pid(roomy_node)) as rss:
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(local_address="127.0.21.1"), timeout=5
+        ) as attacker:
+            for i in range(3000):
+                response = await attacker.post(
+                    f"{roomy_node.url}/v1/alerts",
+                    json={"headline": "x", "regions": ["mena"], "language": "en"},
+                    headers={"Authorization": f"Bearer guess-{i:016d}"},
+                )
+                codes[response.status_code] = codes.get(response.status_code, 0) + 1
+    assert rss.growth < RSS_BOUND_MB, rss
     # A burst of 10 (the default), then one more every 6 s as the allowance refills.
     allowed = 10 + int((time.monotonic() - started) / 6) + 1
     assert set(codes) == {401, 429}, codes
@@ -137,12 +139,14 @@ async def test_a_connection_flood_past_the_descriptor_limit() -> None:
     try:
         cpu_before = _cpu_seconds(pid(node))
         socks = []
-        for i in range(900):
-            with suppress(OSError):
-                sock = connect(node.port, f"127.0.23.{i // 200 + 1}")
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-                socks.append(sock)
-        await asyncio.sleep(2)
+        with watch_rss(pid(node)) as rss:
+            for i in range(900):
+                with suppress(OSError):
+                    sock = connect(node.port, f"127.0.23.{i // 200 + 1}")
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    socks.append(sock)
+            await asyncio.sleep(2)
+        assert rss.growth < RSS_BOUND_MB, rss
         seen = _statuses(socks)
         # 384 - 128 descriptors for connections: the rest were answered 503 (or, when even
         # the refusals' own descriptors ran out, reset by the event loop's EMFILE guard).
