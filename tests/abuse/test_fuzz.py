@@ -18,7 +18,7 @@ pytestmark = pytest.mark.soak
 ST = Path(sys.executable).parent / "st"
 
 
-def test_the_api_fuzz_finds_no_server_error(node: ServiceProcess) -> None:
+def test_the_api_fuzz_finds_no_server_error(node: ServiceProcess, tmp_path: Path) -> None:
     if not ST.exists() and shutil.which("st") is None:
         pytest.fail("schemathesis is not installed: run `make soak`")
     result = subprocess.run(
@@ -41,6 +41,8 @@ def test_the_api_fuzz_finds_no_server_error(node: ServiceProcess) -> None:
         capture_output=True,
         text=True,
         timeout=900,
+        # Schemathesis keeps a cache in its working directory: not in the checkout.
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     # Every operation of the schema was selected and tested.
