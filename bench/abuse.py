@@ -146,6 +146,10 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="a source tree whose `service` to run")
     args = parser.parse_args()
     env = service_env()
+    # The test nodes' environment lifts these two for its shared loopback clients; the
+    # attacks here meet the defaults.
+    env.pop("BREAKING_MAX_CONNECTIONS_PER_IP")
+    env.pop("BREAKING_SIGNIN_FAILURES_PER_MINUTE")
     if args.source:
         env["PYTHONPATH"] = str(args.source.resolve())
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -163,6 +167,12 @@ def main() -> None:
             "WS pings, never reading (2.9 MB)",
             lambda: _ws_unread(
                 node.port, client_frame(Opcode.PING, b""), int(2.9 * MB), "127.0.9.2"
+            ),
+        ),
+        (
+            "WS tiny invalid ops, never reading the errors (2.9 MB)",
+            lambda: _ws_unread(
+                node.port, client_frame(Opcode.TEXT, b"{}"), int(2.9 * MB), "127.0.9.6"
             ),
         ),
         ("WS subscribe ops with replays, never reading (1.4 MB)", lambda: _replay_ops(node)),
