@@ -30,6 +30,7 @@ def _ask(
         answer = read_answer(sock)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["connection"] == "close"
+        assert answer.headers["x-content-type-options"] == "nosniff"
         assert closed_by_peer(sock, 2)
         return answer.status, answer.headers, json.loads(answer.body)
 
