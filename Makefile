@@ -99,10 +99,11 @@ lint: install
 test: install redis-server nginx browser-deps lint
 	$(BIN)/pytest
 
-# Long fault and flood runs (each bounded in count and time, loopback only), left out of
-# `make test`: the fault suite's soak cases, then the replay flood and first-paint storm.
+# Floods, faults and fuzzing (bounded in count and time, loopback only): minutes, not part of
+# `make test` (pyproject's addopts leave the soak marker out of a plain pytest run).
 soak: install redis-server
-	$(BIN)/pytest -m soak -s tests/faults
+	$(BIN)/pip install --quiet -e '.[soak]'
+	$(BIN)/pytest -m soak -s
 	$(BIN)/python -m bench.floods
 
 bench: install redis-server

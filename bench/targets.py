@@ -107,6 +107,8 @@ class Ours(Target):
         env = {
             "BREAKING_EDITOR_TOKENS": f"desk:{TOKEN}",
             "BREAKING_PUBLISH_RATE_PER_MINUTE": "1000000",
+            # The load generator's thousands of subscribers all come from loopback.
+            "BREAKING_MAX_CONNECTIONS_PER_IP": "1000000",
             "BREAKING_LOG_LEVEL": "warning",
         }
         return env | ({"BREAKING_REDIS_URL": redis_url} if redis_url else {})

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,7 +24,9 @@ from service import openapi
 from service.audit import AuditTrail
 from service.auth import Editors
 from service.config import Settings
+from service.guards import EdgeGuard
 from service.ingest import Ingest
+from service.limits import SIGNIN_THROTTLED, RefusalLog
 from service.listing import Listing
 from service.meta import meta_routes
 from service.models import SubscribeQuery
@@ -34,6 +37,7 @@ from service.request_ids import HEADER as REQUEST_ID
 from service.request_ids import RequestIds
 from service.responses import problem_response
 from service.subscribe import SSE_PATH, WS_PATH
+from service.throttle import SignInThrottleMiddleware
 from service.web.pages import page_routes
 
 log = logging.getLogger("breaking_push.app")
@@ -127,7 +131,24 @@ def create_app(settings: Settings) -> Starlette:
             loop.remove_signal_handler(signal.SIGHUP)
             await node.close()
 
-    middleware = [
+    refusals = RefusalLog()
+
+    def refused_signin(address: str | None, detail: str) -> None:
+        node.metrics.refused.labels(SIGNIN_THROTTLED).inc()
+        refusals.refused(address, detail, SIGNIN_THROTTLED)
+
+    # Outermost first: the guard sees every answer, including the others' refusals.
+    middleware = [Middleware(EdgeGuard)]
+    if settings.allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
+    middleware += [
+        Middleware(
+            SignInThrottleMiddleware,
+            per_minute=settings.signin_failures_per_minute,
+            proxies=settings.trusted_proxies,
+            on_failure=node.metrics.signin_failures.inc,
+            on_refusal=refused_signin,
+        ),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,

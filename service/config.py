@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "BREAKING_"
@@ -151,6 +158,21 @@ class Settings(BaseSettings):
     )
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     publish_rate_per_minute: int = Field(120, ge=1, description="per editor token")
+    max_connections: int | None = Field(
+        None, ge=1, description="open connections per node; unset = the descriptor limit less 128"
+    )
+    max_connections_per_ip: int = Field(256, ge=1, description="open connections per client")
+    reserved_connections: int = Field(
+        32, ge=0, description="connections subscribers may not take: the API's and probes'"
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="request line and headers")
+    max_headers: int = Field(100, ge=8)
+    head_timeout_seconds: float = Field(10.0, gt=0)
+    signin_failures_per_minute: int = Field(
+        10, ge=1, description="failed sign-ins per client address before 429"
+    )
     key_prefix: str = Field("breaking", description="prefix of every Redis key")
     redis_ping_seconds: float = Field(
         5.0, gt=0, description="a silent Redis subscription is pinged, then dropped, after this"
@@ -167,7 +189,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
-    @field_validator("allowed_origins", "regions", mode="before")
+    @field_validator(
+        "allowed_origins", "regions", "allowed_hosts", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)

@@ -121,6 +121,11 @@ class Hub:
 
     # -- heartbeats ----------------------------------------------------------------------------
 
+    @property
+    def buffer_bytes(self) -> int:
+        """The per-connection write bound; subscribers apply it to their own writes too."""
+        return self._limit
+
     def start(self, heartbeat_s: float) -> None:
         """One heartbeat timer for the whole node, each subscriber beaten once per interval."""
         loop = asyncio.get_running_loop()

@@ -59,6 +59,17 @@ class Metrics:
             "Subscribers dropped for falling behind.",
             registry=self.registry,
         )
+        self.refused = Counter(
+            "breaking_refusals",
+            "Requests and connections refused by a limit, by reason (docs/SECURITY.md).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.signin_failures = Counter(
+            "breaking_signin_failures",
+            "Requests with a missing or unknown editor token.",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "breaking_publish_to_write_seconds",
             "From an event's id time to the end of this node's writes for it.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
@@ -40,11 +41,20 @@ _ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 
 # A ticker shows one line: control characters (newlines, tabs, NUL) have no place in it.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters that break other consumers' lines or reorder the text around them: C1 controls,
+# line and paragraph separators (JavaScript string literals, JSON-in-HTML), bidi overrides
+# and isolates (the "Trojan Source" spoof). Zero-width joiners stay: Arabic and emoji need them.
+_DISRUPTIVE = re.compile("[\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _one_line(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must be one line of text without control characters")
+    found = _DISRUPTIVE.search(value)
+    if found:
+        char = found.group()
+        name = unicodedata.name(char, "a C1 control character")
+        raise ValueError(f"must not contain U+{ord(char):04X} ({name}) at position {found.start()}")
     return value
 
 
@@ -70,7 +80,10 @@ class AlertIn(_Body):
     priority: Priority = "breaking"
     source: str | None = Field(None, max_length=200)
     url: HttpLink | None = None
-    ttl_seconds: int | None = Field(None, ge=1, description="default BREAKING_DEFAULT_TTL_SECONDS")
+    # Strict: "60" and true are refused, as the OpenAPI schema says (true was a 1-second TTL).
+    ttl_seconds: int | None = Field(
+        None, ge=1, strict=True, description="default BREAKING_DEFAULT_TTL_SECONDS"
+    )
 
     @field_validator("headline", "source")
     @classmethod

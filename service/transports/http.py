@@ -20,6 +20,7 @@ def problem_response(problem: Problem, extra: list[tuple[str, str]] | None = Non
     headers = [
         ("content-type", MEDIA_TYPE),
         ("content-length", str(len(body))),
+        ("x-content-type-options", "nosniff"),
         ("connection", "close"),
         *problem.headers.items(),
         *(extra or []),

@@ -89,10 +89,10 @@ class SseSubscriber(SubscriberProtocol):
         return b"id: %s\n\n" % format_id(position).encode()
 
     def send_reset(self) -> None:
-        self.transport.write(_RESET)
+        self.send(_RESET)
 
     def heartbeat(self, now: float) -> None:
-        self.transport.write(self._heartbeat)
+        self.send(self._heartbeat)
 
     def shutdown(self) -> None:
         self.transport.write(_SHUTDOWN)

@@ -89,7 +89,7 @@ def handshake(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[Server
 class WsSubscriber(SubscriberProtocol):
     """One WebSocket: reads pings, pongs, closes and `subscribe` ops; events are written by the hub."""
 
-    __slots__ = ("_heartbeat", "heartbeat_s", "last_seen", "ops", "sansio")
+    __slots__ = ("_fragments", "_heartbeat", "heartbeat_s", "last_seen", "ops", "sansio")
 
     codec = WS
 
@@ -111,30 +111,54 @@ class WsSubscriber(SubscriberProtocol):
         self.heartbeat_s = heartbeat_s
         self._heartbeat = heartbeat
         self.last_seen = asyncio.get_running_loop().time()
+        # The parts of a fragmented message so far, with its first frame's opcode; the
+        # Sans-I/O protocol yields frames, not messages, and bounds their total size.
+        self._fragments: tuple[Opcode, list[bytes]] | None = None
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = asyncio.get_running_loop().time()
         self.sansio.receive_data(data)
         for frame in self.sansio.events_received():
+            if self.transport.is_closing():
+                # Dropped over the write bound, or closed: the rest is not answered.
+                return
             if not isinstance(frame, Frame):
                 continue
-            if frame.opcode is Opcode.TEXT:
-                self._on_op(bytes(frame.data))
-            elif frame.opcode is Opcode.BINARY:
-                self._send_problem(Problem(400, "binary frames are not understood; send JSON text"))
+            if frame.opcode in (Opcode.TEXT, Opcode.BINARY) and not frame.fin:
+                self._fragments = (frame.opcode, [bytes(frame.data)])
+            elif frame.opcode is Opcode.CONT and self._fragments is not None:
+                self._fragments[1].append(bytes(frame.data))
+                if frame.fin:
+                    opcode, parts = self._fragments
+                    self._fragments = None
+                    self._on_message(opcode, b"".join(parts))
+            elif frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+                self._on_message(frame.opcode, bytes(frame.data))
         self._flush()
+
+    def _on_message(self, opcode: Opcode, data: bytes) -> None:
+        if opcode is Opcode.BINARY:
+            self._send_problem(Problem(400, "binary frames are not understood; send JSON text"))
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            # RFC 6455 8.1: a text message that is not UTF-8 fails the connection with 1007.
+            self.sansio.fail(CloseCode.INVALID_DATA, f"invalid UTF-8 at byte {exc.start}")
+            return
+        self._on_op(text)
 
     def _flush(self) -> None:
         """Write what the protocol produced itself (pongs, close replies); close when it is done."""
         for chunk in self.sansio.data_to_send():
             if chunk:
-                self.transport.write(chunk)
+                self.send(chunk)
             else:
                 self.transport.close()
         if self.sansio.close_expected():
             self.transport.close()
 
-    def _on_op(self, raw: bytes) -> None:
+    def _on_op(self, raw: str) -> None:
         try:
             try:
                 op = orjson.loads(raw)
@@ -142,26 +166,33 @@ class WsSubscriber(SubscriberProtocol):
                 raise Problem(400, "frames must be JSON objects") from None
             if not isinstance(op, dict) or op.get("op") != "subscribe":
                 raise Problem(400, 'expected {"op": "subscribe", ...}')
-            self.ops.resubscribe(self, op)
+            # A replay is written by the gateway: the bound is applied before it starts.
+            if self.within_bound():
+                self.ops.resubscribe(self, op)
         except Problem as problem:
             self._send_problem(problem)
 
     def _send_problem(self, problem: Problem) -> None:
         """A bad op is answered in-band; the connection and its filters stay as they were."""
-        self.transport.write(ws_control("error", None, problem.as_dict()))
+        self.send(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
         event_id = format_id(position) if position != _NO_POSITION else None
         return ws_control("ready", event_id, {"filters": self.filter.describe()})
 
     def send_reset(self) -> None:
-        self.transport.write(_RESET)
+        self.send(_RESET)
 
     def heartbeat(self, now: float) -> None:
-        if now - self.last_seen > _SILENT_BEATS * self.heartbeat_s:
-            self.drop(f"no answer to pings for {_SILENT_BEATS * self.heartbeat_s:g}s")
+        silent = _SILENT_BEATS * self.heartbeat_s
+        if self.stalled_for(now) > silent:
+            # Reading stopped when its buffer filled: the client reads none of its replies.
+            self.drop(f"it read none of what it was sent for {silent:g}s")
             return
-        self.transport.write(self._heartbeat)
+        if now - self.last_seen > silent:
+            self.drop(f"no answer to pings for {silent:g}s")
+            return
+        self.send(self._heartbeat)
 
     def shutdown(self) -> None:
         self.transport.write(_RESTART)

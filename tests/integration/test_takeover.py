@@ -178,11 +178,25 @@ def test_the_pinned_versions_and_private_names_the_takeover_relies_on() -> None:
         "handle_websocket_upgrade",
         "data_received",
         "_unset_keepalive_if_required",
+        # The limits (docs/SECURITY.md): admission, and the answer to an unparsable request.
+        "connection_made",
+        "connection_lost",
+        "send_400_response",
     ):
         assert callable(getattr(HttpToolsProtocol, name)), name
     init = inspect.getsource(HttpToolsProtocol.__init__)
-    for attribute in ("self.pipeline", "self.cycle", "self.connections", "self.parser"):
+    for attribute in (
+        "self.pipeline",
+        "self.cycle",
+        "self.connections",
+        "self.parser",
+        "self.loop",
+    ):
         assert attribute in init, attribute
+    assert "self.client" in inspect.getsource(HttpToolsProtocol.connection_made)
+    # A parser callback that raises reaches send_400_response, which the takeover answers.
+    assert "send_400_response" in inspect.getsource(HttpToolsProtocol.data_received)
+    assert "except httptools.HttpParserError" in inspect.getsource(HttpToolsProtocol.data_received)
     assert "self.url" in inspect.getsource(HttpToolsProtocol.on_url)
     assert "self.headers" in inspect.getsource(HttpToolsProtocol.on_message_begin)
     assert issubclass(TakeoverProtocol, HttpToolsProtocol)

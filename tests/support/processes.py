@@ -248,6 +248,10 @@ def service_env(redis_url: str | None = None, **overrides: str) -> dict[str, str
         "BREAKING_HEARTBEAT_SECONDS": "1",
         # High enough for the suites; test_ingest starts a node with a low one to test 429.
         "BREAKING_PUBLISH_RATE_PER_MINUTE": "100000",
+        # Every test client comes from 127.0.0.1 and many suites send wrong tokens on purpose;
+        # tests/abuse starts nodes with low per-address limits to test them.
+        "BREAKING_MAX_CONNECTIONS_PER_IP": "100000",
+        "BREAKING_SIGNIN_FAILURES_PER_MINUTE": "100000",
         "BREAKING_LOG_LEVEL": "info",
     }
     if redis_url is not None:

@@ -123,6 +123,7 @@ def test_editor_tokens_plain_and_region_scoped() -> None:
         "a:same-token-long-enough,b:same-token-long-enough",
         "desk:short-token",
         "wire:a-long-enough-token@atlantis",
+        "desk:s3cret",
     ],
 )
 def test_bad_editor_tokens_refuse_to_start(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
