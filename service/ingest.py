@@ -7,13 +7,13 @@ import logging
 import math
 from typing import Any, TypeVar
 
-import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from service.auth import Editor, Editors, authorize
+from service.bodies import json_body
 from service.broker.base import (
     AuditNote,
     Broker,
@@ -37,7 +37,7 @@ from service.models import (
     RetractionIn,
 )
 from service.openapi import IDEMPOTENCY_KEY, REQUEST_ID, Operation, operation
-from service.problems import Problem, from_validation
+from service.problems import Problem
 from service.request_ids import request_id
 from service.responses import json_response
 
@@ -147,42 +147,18 @@ class Ingest:
         return await self._publish(request, editor, draft, change, status=status)
 
     async def _body(self, request: Request, model: type[M], *, required: bool) -> M:
-        raw = await self._read(request)
-        if not raw.strip() and not required:
-            return model.model_validate({})
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise Problem(
-                415, f"send the body as application/json, not {media or 'no content type'}"
-            )
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, f"the body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise Problem(422, "the body must be a JSON object")
         context = {
             "regions": self._settings.regions,
             "max_ttl_seconds": self._settings.max_ttl_seconds,
         }
-        try:
-            return model.model_validate(data, context=context)
-        except ValidationError as exc:
-            raise from_validation(exc.errors(), model.__name__.removesuffix("In").lower()) from None
-
-    async def _read(self, request: Request) -> bytes:
-        limit = self._settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise Problem(413, f"the body is over {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(413, f"the body is over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await json_body(
+            request,
+            model,
+            limit=self._settings.max_body_bytes,
+            context=context,
+            what=model.__name__.removesuffix("In").lower(),
+            required=required,
+        )
 
     async def _find(self, alert_id: str) -> LiveAlert:
         try:

@@ -7,15 +7,15 @@ import time
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from service.bodies import json_body
 from service.config import Settings
 from service.openapi import Operation, operation
-from service.problems import Problem, from_validation
+from service.problems import Problem
 from service.push.keys import VapidKeys
 from service.push.models import (
     PushKey,
@@ -152,27 +152,10 @@ class PushRoutes:
         )
 
     async def _body(self, request: Request, model: type[M]) -> M:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json":
-            raise Problem(
-                415, f"send the body as application/json, not {media or 'no content type'}"
-            )
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > _MAX_BODY:
-                raise Problem(413, f"the body is over {_MAX_BODY} bytes")
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, f"the body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise Problem(422, "the body must be a JSON object")
         context = {"regions": self._settings.regions, "allow_http": self._settings.push_allow_http}
-        try:
-            return model.model_validate(data, context=context)
-        except ValidationError as exc:
-            raise from_validation(exc.errors(), "push subscription") from None
+        return await json_body(
+            request, model, limit=_MAX_BODY, context=context, what="push subscription"
+        )
 
 
 def _address(request: Request) -> str:
