@@ -26,6 +26,7 @@ from tests.abuse.attacks import (
     flood,
     read_answer,
     slow_sockets,
+    socket_answers,
     watch_rss,
     ws_open,
 )
@@ -87,8 +88,8 @@ def _slowloris(port: int) -> str:
                 for sock in socks:
                     with suppress(OSError):
                         sock.send(b"X")
-        answers = _answers(socks)
-        open_ = answers.pop("nothing", 0)
+        answers = socket_answers(socks)
+        open_ = answers.pop("open", 0)
         return f"{open_} of {len(socks)} still open after 15 s; answered: {answers}"
     finally:
         for sock in socks:
@@ -108,22 +109,6 @@ def _signin(node: ServiceProcess) -> str:
     return ", ".join(f"{count} x {code}" for code, count in sorted(statuses.items()))
 
 
-def _answers(socks: list[socket.socket]) -> dict[str, int]:
-    """What each socket got so far: a status line, a close, or nothing (still open)."""
-    seen: dict[str, int] = {}
-    for sock in socks:
-        sock.setblocking(False)
-        try:
-            data = sock.recv(64)
-            what = data[9:12].decode() if data else "closed"
-        except BlockingIOError:
-            what = "nothing"
-        except OSError:
-            what = "reset"
-        seen[what] = seen.get(what, 0) + 1
-    return seen
-
-
 def _one_address(port: int) -> str:
     socks, failed = [], 0
     for _ in range(1500):
@@ -134,7 +119,7 @@ def _one_address(port: int) -> str:
     try:
         time.sleep(2)
         ok = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code
-        answers = _answers(socks)
+        answers = socket_answers(socks)
         return f"{failed} connects failed; after 2 s: {answers}; /healthz {ok}"
     finally:
         for sock in socks:

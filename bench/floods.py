@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import httpx
 import redis
 
+from tests.abuse.attacks import rss_mb
 from tests.support.processes import EDITOR_TOKEN, ServiceProcess, redis_process, service_process
 
 _PADDING = "Several airlines cancel flights to and from the capital after the airspace closes"
@@ -99,13 +99,6 @@ async def publish(client: httpx.AsyncClient, region: str, n: int) -> tuple[str, 
     )
     response.raise_for_status()
     return response.json()["id"], started
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _p99(values: list[float]) -> float:
@@ -180,7 +173,7 @@ async def replay_flood(behind: int, resuming: int, live_n: int) -> bool:
             async with asyncio.timeout(30):
                 await asyncio.gather(*(s.live.wait() for s, _ in live))
             quiet = await _live_round(client, [s for s, _ in live], 30)
-            rss_before = peak = _rss_mb(node.proc.pid)
+            rss_before = peak = rss_mb(node.proc.pid)
             total = behind - 1 + 60
             # The flood reads ~7 KB per alert per subscriber: in this process it would delay
             # the very arrivals the live round times.
@@ -196,11 +189,11 @@ async def replay_flood(behind: int, resuming: int, live_n: int) -> bool:
                     asyncio.ensure_future(_live_round(client, [s for s, _ in live], 30))
                 }
                 while not all(r.done() for r in rounds):
-                    peak = max(peak, _rss_mb(node.proc.pid))
+                    peak = max(peak, rss_mb(node.proc.pid))
                     await asyncio.sleep(0.05)
                 busy = rounds.pop().result()
                 while not ours.poll() and reader.is_alive():
-                    peak = max(peak, _rss_mb(node.proc.pid))
+                    peak = max(peak, rss_mb(node.proc.pid))
                     await asyncio.sleep(0.05)
                 replayed_in = time.monotonic() - started
                 got: list[tuple[int, int, bool, int]] = ours.recv() if ours.poll() else []

@@ -21,6 +21,22 @@ from websockets.frames import Frame, Opcode
 _SMALL_RCVBUF = 4096
 
 
+def socket_answers(socks: list[socket.socket]) -> dict[str, int]:
+    """What each socket got so far: a status code, `closed`, `reset`, or `open` (nothing yet)."""
+    seen: dict[str, int] = {}
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            data = sock.recv(64)
+            what = data[9:12].decode() if data else "closed"
+        except BlockingIOError:
+            what = "open"
+        except OSError:
+            what = "reset"
+        seen[what] = seen.get(what, 0) + 1
+    return seen
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of process `pid` in MiB, from /proc (no extra dependency)."""
     with open(f"/proc/{pid}/status") as status:

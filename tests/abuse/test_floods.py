@@ -19,6 +19,7 @@ from tests.abuse.attacks import (
     endless_header,
     flood,
     slow_sockets,
+    socket_answers,
     watch_rss,
     ws_open,
 )
@@ -42,21 +43,6 @@ def roomy_node() -> Iterator[ServiceProcess]:
         yield node
 
 
-def _statuses(socks: list[socket.socket]) -> dict[str, int]:
-    seen: dict[str, int] = {}
-    for sock in socks:
-        sock.setblocking(False)
-        try:
-            data = sock.recv(64)
-            what = data[9:12].decode() if data else "closed"
-        except BlockingIOError:
-            what = "open"
-        except OSError:
-            what = "reset"
-        seen[what] = seen.get(what, 0) + 1
-    return seen
-
-
 async def test_two_thousand_slowloris_sockets_are_all_cut(roomy_node: ServiceProcess) -> None:
     with watch_rss(pid(roomy_node)) as rss:
         socks: list[socket.socket] = []
@@ -70,7 +56,7 @@ async def test_two_thousand_slowloris_sockets_are_all_cut(roomy_node: ServicePro
                 for sock in socks:
                     with suppress(OSError):
                         sock.send(b"X")
-            assert _statuses(socks) == {"408": 2000}
+            assert socket_answers(socks) == {"408": 2000}
         finally:
             for sock in socks:
                 sock.close()
@@ -151,7 +137,7 @@ async def test_a_connection_flood_past_the_descriptor_limit() -> None:
                     socks.append(sock)
             await asyncio.sleep(2)
         assert rss.growth < RSS_BOUND_MB, rss
-        seen = _statuses(socks)
+        seen = socket_answers(socks)
         # 384 - 128 descriptors for connections: the rest were answered 503 (or, when even
         # the refusals' own descriptors ran out, reset by the event loop's EMFILE guard).
         assert seen.get("open", 0) <= 384 - 128, seen
