@@ -6,22 +6,26 @@ from typing import Any
 
 import pytest
 from breaking_client import Event, Problem, event_key
+from breaking_client.models import Meta as ClientMeta
 from pydantic import BaseModel
 
 from service.events import parse_id
+from service.meta import Meta
 from service.models import ListedAlert, ProblemDetail
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema without the model's own name and docstring, which may differ."""
+    """The JSON schema without the models' names and docstrings, which may differ."""
     schema = model.model_json_schema()
     schema.pop("title")
-    schema.pop("description", None)
+    for part in (schema, *schema.get("$defs", {}).values()):
+        part.pop("description", None)
     return schema
 
 
 @pytest.mark.parametrize(
-    ("client_model", "server_model"), [(Event, ListedAlert), (Problem, ProblemDetail)]
+    ("client_model", "server_model"),
+    [(Event, ListedAlert), (Problem, ProblemDetail), (ClientMeta, Meta)],
 )
 def test_client_model_has_the_server_schema(
     client_model: type[BaseModel], server_model: type[BaseModel]
