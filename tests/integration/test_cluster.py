@@ -141,6 +141,11 @@ async def test_redis_back_empty_sends_reset_then_continues() -> None:
 
 def test_workers_share_redis() -> None:
     with redis_process() as redis, service_process(redis.url, "--workers", "2") as node:
+        # /readyz answers once one worker is up; the point is that both serve, so wait for both.
+        deadline = time.monotonic() + 20
+        while node.output().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, node.output()
+            time.sleep(0.1)
 
         async def run() -> None:
             async with httpx.AsyncClient() as client:
