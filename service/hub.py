@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import math
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -38,6 +39,10 @@ _BEAT_SLICE = 500
 # Retractions remembered beyond the replay cache, for history pages kept in memory (2 s):
 # far more than editors can retract in that time.
 _RETRACTIONS_KEPT = 10_000
+
+
+def _key(event: Event) -> EventKey:
+    return event.key
 
 
 class Subscriber(Protocol):
@@ -355,10 +360,17 @@ class Hub:
         return len(self._pending.get(sub, ()))
 
     def recent_after(self, after: EventKey) -> list[Event] | None:
-        """Events after `after` from this node's memory, or None if it does not cover them."""
+        """Events after `after` from this node's memory, or None if it does not cover them.
+
+        Only from an id this node dispatched (or the point it started from): any other id in
+        range was never handed out, or was lost in a failover, and history decides.
+        """
         if not self._recent_floor <= after <= self.position:
             return None
-        return [event for event in self._recent if event.key > after and self.serves(event)]
+        start = bisect_right(self._recent, after, key=_key)
+        if after != self._recent_floor and (start == 0 or self._recent[start - 1].key != after):
+            return None
+        return [e for e in itertools.islice(self._recent, start, None) if self.serves(e)]
 
     def serves(self, event: Event) -> bool:
         """Whether a replay may still write this event: not if its alert was retracted since."""

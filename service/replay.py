@@ -37,8 +37,12 @@ class Page:
     through: EventKey | None
 
     def slice_after(self, position: EventKey) -> Page | None:
-        """The part of this page after `position`, if `position` lies inside it."""
+        """The part of this page after `position`, if `position` is its start or one of its
+        events: an id the page does not hold (never handed out, lost in a failover, or withheld)
+        is for the broker to judge."""
         if self.reset or self.through is None or not self.after <= position < self.through:
+            return None
+        if position != self.after and all(event.key != position for event in self.events):
             return None
         events = [event for event in self.events if event.key > position]
         return Page(position, events, False, self.read_at, self.through)

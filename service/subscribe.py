@@ -274,9 +274,13 @@ class Gateway:
     async def _replay_history(
         self, sub: SubscriberProtocol, after: EventKey, held_at: EventKey
     ) -> bool:
-        """Write history after `after` up to `held_at`, a page at a time; False if it was reset."""
+        """Write history after `after` up to `held_at`, a page at a time; False if it was reset.
+
+        The first page is read even for a client ahead of this node: history still judges its
+        id (one lost in a failover, or never handed out, is a reset, not a wait).
+        """
         position = after
-        while position < held_at:
+        while True:
             page = await self._pages.page(position)
             if page.reset:
                 sub.send_reset()
@@ -287,6 +291,8 @@ class Gateway:
             await self._write(
                 sub, [e for e in page.events if e.key <= held_at and sub.filter.matches(e)]
             )
+            if position >= held_at:
+                break
         await self._catch_up(after)
         return True
 

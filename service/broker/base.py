@@ -124,13 +124,20 @@ def readable(events: list[Event], retracted: Container[str], through: EventKey |
     return History(kept, reset=False, through=through)
 
 
-def covers(after: EventKey, *, floor: EventKey, trimmed: EventKey, top: EventKey) -> bool:
-    """Whether history holds every event after `after`.
+def covers(
+    after: EventKey, *, floor: EventKey, trimmed: EventKey, top: EventKey, held: bool
+) -> bool:
+    """Whether history holds every event after `after`; `held`: whether it holds `after`.
 
     Not if `after` predates this epoch's floor or an event trimmed away, nor if it is past
-    the newest id (an id from an epoch the broker lost).
+    the newest id (an id from an epoch the broker lost). Between those, `after` must be the
+    floor, the trim point or an event history holds: any other id was never handed out, or
+    was lost when history moved backwards (a replica promoted without the newest writes,
+    which later writes then pass), and what followed it is unknown.
     """
-    return floor <= after <= top and after >= trimmed
+    if not (floor <= after <= top and after >= trimmed):
+        return False
+    return held or after in (floor, trimmed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 -- Read history after an id together with what decides whether it is complete:
--- the epoch floor, the newest id trimmed or deleted away, and the newest id ever added.
+-- the epoch floor, the newest id trimmed or deleted away, the newest id ever added, and
+-- whether the stream holds `after` itself.
 -- With the entries come the alert ids retracted since `after`, read in the same atomic step,
 -- whose alerts and corrections the reader withholds.
 -- KEYS: stream, meta, retracted   ARGV: after (exclusive), entries (how many: '0' = none, '-1' = all), ensure_floor ('1' = create if missing)
@@ -10,8 +11,12 @@ if ARGV[3] == '1' and redis.call('EXISTS', meta) == 0 then
 end
 local floor = redis.call('HGET', meta, 'floor') or '0-0'
 if redis.call('EXISTS', stream) == 0 then
-  return {floor, '0-0', '0-0', {}, {}}
+  return {floor, '0-0', '0-0', {}, {}, 0}
 end
+-- An id inside the retained range that the stream does not hold was lost (a failover promoted
+-- a replica without it) or never handed out: either way the reader cannot know what follows it.
+local held = 0
+if #redis.call('XRANGE', stream, ARGV[1], ARGV[1], 'COUNT', 1) > 0 then held = 1 end
 
 local function newer(a, b)
   local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
@@ -50,8 +55,8 @@ end
 if newer(deleted, trimmed) then trimmed = deleted end
 
 local count = tonumber(ARGV[2])
-if count == 0 then return {floor, trimmed, last, {}, {}} end
+if count == 0 then return {floor, trimmed, last, {}, {}, held} end
 -- A retraction at or before `after` took down only entries before it too.
 local since = redis.call('ZRANGEBYSCORE', retracted, string.match(ARGV[1], '^(%d+)'), '+inf')
-if count < 0 then return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+'), since} end
-return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+', 'COUNT', count), since}
+if count < 0 then return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+'), since, held} end
+return {floor, trimmed, last, redis.call('XRANGE', stream, '(' .. ARGV[1], '+', 'COUNT', count), since, held}

@@ -171,9 +171,10 @@ class MemoryBroker(Broker):
 
     async def history(self, after: EventKey, limit: int | None = None) -> History:
         top = await self.position()
-        if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top):
-            return History([], reset=True, through=None)
         start = bisect_right(self._events, after, key=lambda event: event.key)
+        held = start > 0 and self._events[start - 1].key == after
+        if not covers(after, floor=self._floor, trimmed=self._trimmed, top=top, held=held):
+            return History([], reset=True, through=None)
         read = self._events[start : len(self._events) if limit is None else start + limit]
         return readable(read, self._retracted, read[-1].key if read else None)
 

@@ -232,7 +232,7 @@ class RedisBroker(Broker):
             return None
 
     async def position(self) -> EventKey:
-        floor, _, last, _, _ = await self._read_history((0, 0), entries=0, ensure_floor=True)
+        floor, _, last, *_ = await self._read_history((0, 0), entries=0, ensure_floor=True)
         return max(parse_id(_text(floor)), parse_id(_text(last)))
 
     async def publish(
@@ -307,12 +307,13 @@ class RedisBroker(Broker):
     async def _history(
         self, after: EventKey, *, ensure_floor: bool, limit: int | None = None
     ) -> History:
-        floor, trimmed, last, entries, retracted = await self._read_history(
+        floor, trimmed, last, entries, retracted, held = await self._read_history(
             after, entries=-1 if limit is None else limit, ensure_floor=ensure_floor
         )
         floor_key = parse_id(_text(floor))
         top = max(parse_id(_text(last)), floor_key)
-        if not covers(after, floor=floor_key, trimmed=parse_id(_text(trimmed)), top=top):
+        trimmed_key = parse_id(_text(trimmed))
+        if not covers(after, floor=floor_key, trimmed=trimmed_key, top=top, held=held == 1):
             return History([], reset=True, through=None)
         events = [
             event

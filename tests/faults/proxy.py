@@ -42,6 +42,10 @@ class Proxy:
         for writer in list(self._links):
             writer.close()
 
+    def retarget(self, target: int) -> None:
+        """New connections go to `target`: a failover behind one address."""
+        self._target = target
+
     def resume(self) -> None:
         self._refusing = False
         self._flowing.set()

@@ -28,7 +28,8 @@ from service.broker.memory import MemoryBroker
 from service.broker.redis import RedisBroker
 from service.config import Settings
 from service.events import Event, EventKey, stored_body
-from tests.support.processes import RedisProcess, redis_process
+from tests.faults.proxy import proxy_to
+from tests.support.processes import RedisProcess, redis_process, wait_until
 
 NewBroker = Callable[..., Broker]
 
@@ -105,6 +106,7 @@ class Listener:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.syncs: list[tuple[EventKey, bool]] = []
+        self.lost = asyncio.Event()
         self._waiting: dict[str, asyncio.Future[None]] = {}
 
     def on_event(self, event: Event) -> None:
@@ -115,6 +117,8 @@ class Listener:
 
     def on_sync(self, position: EventKey, lost: bool) -> None:
         self.syncs.append((position, lost))
+        if lost:
+            self.lost.set()
 
     async def until(self, event: Event, within: float = 5) -> list[str]:
         """Every id delivered, once `event` was: delivery is in id order, so whatever came
@@ -183,6 +187,25 @@ async def test_history_from_before_the_floor_or_from_the_future_is_a_reset(
         history = await broker.history(after)
         assert history.reset, after
         assert history.events == []
+
+
+async def test_history_from_an_id_it_never_held_is_a_reset(broker: Broker) -> None:
+    """Inside the window, between two events, yet never handed out: what a resume id looks
+    like when a failover lost it and later writes passed it (history moved backwards), or a
+    client made it up. Nothing is known to follow it, so it is a reset; real ids still resume."""
+    start = await broker.position()
+    events = [(await broker.publish(alert("first"))).event]
+    # Ids are (ms, seq): publish until a new millisecond leaves an unused id between two.
+    for i in range(10_000):
+        events.append((await broker.publish(alert(f"next {i}"))).event)
+        if events[-1].key[0] > events[-2].key[0]:
+            break
+    before, after = events[-2].key, events[-1].key
+    never = (before[0], before[1] + 1)
+    assert before < never < after
+    assert (await broker.history(never)).reset
+    assert ids((await broker.history(before)).events) == [events[-1].id]
+    assert ids((await broker.history(start)).events) == ids(events)
 
 
 async def test_history_beyond_the_window_is_a_reset(new_broker: NewBroker) -> None:
@@ -355,3 +378,49 @@ async def test_an_unreachable_redis_is_broker_unavailable() -> None:
                 await broker.live_alerts()
         finally:
             await broker.close()
+
+
+async def test_a_reader_whose_history_moved_backwards_resets_instead_of_skipping() -> None:
+    """Redis only: a replica promoted without the newest writes, which later writes on it then
+    pass. The reader, back from its last id (one the new primary never held), must sync with
+    `lost` instead of backfilling the later writes as though nothing was missing."""
+    prefix = f"contract-{uuid.uuid4().hex}"
+    with redis_process() as old, redis_process() as new:
+        # Redis 7 waits 5 s for more replicas before a diskless full sync by default.
+        old.command("CONFIG", "SET", "repl-diskless-sync-delay", "0")
+        new.command("REPLICAOF", "127.0.0.1", str(old.port))
+        async with proxy_to(old.port) as proxy:
+            reader = RedisBroker(Settings(redis_url=proxy.url, key_prefix=prefix))
+            on_old = RedisBroker(Settings(redis_url=old.url, key_prefix=prefix))
+            on_new = RedisBroker(Settings(redis_url=new.url, key_prefix=prefix))
+            try:
+                listener = Listener()
+                await reader.start(listener.on_event, listener.on_sync)
+                kept = (await on_old.publish(alert("replicated"))).event
+                await _replicated(new, f"{prefix}:events", kept.id)
+                new.command("REPLICAOF", "NO", "ONE")
+                lost = [(await on_old.publish(alert(f"lost {i}"))).event for i in range(3)]
+                await listener.until(lost[-1])
+                proxy.retarget(new.port)
+                proxy.cut()
+                passed = [(await on_new.publish(alert(f"after {i}"))).event for i in range(2)]
+                assert passed[0].key > lost[-1].key
+                proxy.resume()
+                async with asyncio.timeout(10):
+                    await listener.lost.wait()
+                latest = (await on_new.publish(alert("after the reset"))).event
+                delivered = await listener.until(latest)
+            finally:
+                for broker in (reader, on_old, on_new):
+                    await broker.close()
+    assert listener.syncs[-1] == (passed[-1].key, True)
+    assert delivered == ids([kept, *lost, latest])
+
+
+async def _replicated(replica: RedisProcess, stream: str, event_id: str) -> None:
+    """Wait until the replica holds `event_id` in `stream`."""
+
+    def holds() -> bool:
+        return event_id.encode() in replica.command("XRANGE", stream, event_id, event_id)
+
+    await asyncio.to_thread(wait_until, holds, 10, "the replica's copy")

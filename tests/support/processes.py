@@ -38,7 +38,8 @@ def free_port() -> int:
         return port
 
 
-def _wait_until(probe: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `probe` until it holds; TimeoutError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if probe():
@@ -121,7 +122,7 @@ class RedisProcess:
             args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            _wait_until(self._pings, 10, f"redis-server ({self.mode}) on {self.port}")
+            wait_until(self._pings, 10, f"redis-server ({self.mode}) on {self.port}")
         except BaseException:
             self.stop()
             raise
@@ -207,7 +208,7 @@ class ServiceProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait_until(self._healthy, 20, f"breaking-push on {self.port}")
+            wait_until(self._healthy, 20, f"breaking-push on {self.port}")
         except BaseException:
             self.kill()
             raise

@@ -284,3 +284,42 @@ def test_the_recent_cache_leaves_out_a_retracted_alert_and_its_corrections() -> 
     assert [event.key for event in hub.recent_after((1, 0)) or []] == [(2, 0), (3, 0), (4, 0)]
     hub.dispatch(_change(5, "retraction", alert))
     assert [event.key for event in hub.recent_after((1, 0)) or []] == [(4, 0), (5, 0)]
+
+
+def test_the_recent_cache_answers_only_from_ids_it_dispatched() -> None:
+    """An id inside the cached range that no dispatched event had (never handed out, or lost
+    when a failover moved history backwards) is left to history to judge."""
+    hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=16)
+    hub.sync((1, 0), lost=False)
+    for ms in (2, 3, 4):
+        hub.dispatch(_event(ms))
+    assert [event.key for event in hub.recent_after((1, 0)) or []] == [(2, 0), (3, 0), (4, 0)]
+    assert [event.key for event in hub.recent_after((3, 0)) or []] == [(4, 0)]
+    assert hub.recent_after((4, 0)) == []
+    assert hub.recent_after((2, 7)) is None
+    assert hub.recent_after((5, 0)) is None
+
+
+async def test_a_replay_from_an_id_a_kept_page_does_not_hold_asks_history() -> None:
+    node = Node([_event(ms) for ms in range(1, 100)])
+    first, _ = node.subscriber()
+    node.gateway.open(first, (1, 0))
+    await node.settled(first)
+    later, _ = node.subscriber()
+    node.gateway.open(later, (40, 5))
+    await node.settled(later)
+    assert node.broker.reads == [(1, 0), (40, 5)]
+
+
+async def test_a_client_ahead_of_the_node_gets_historys_reset_at_once() -> None:
+    """An id past this node's position is not waited for when history does not hold it."""
+    node = Node([_event(ms) for ms in range(1, 5)])
+    node.broker.reset = True
+    sub, transport = node.subscriber()
+    node.gateway.open(sub, (9, 0))
+    async with asyncio.timeout(1):
+        await node.settled(sub)
+    node.hub.dispatch(_event(5))
+    assert b"event: reset" in transport.written
+    assert not transport.aborted
+    assert transport.ids() == [5]
