@@ -12,7 +12,7 @@ from breaking_client.cli import register as register_client
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from service.config import Settings, describe_errors, redact_url
+from service.config import Settings, describe_errors, describe_redis
 
 # Any of these means the operator chose how editors sign in: no development token then.
 _SIGN_IN_VARIABLES = ("EDITOR_TOKENS", "EDITOR_TOKENS_FILE", "EDITOR_JWKS_URL", "EDITOR_JWT_SECRET")
@@ -34,19 +34,16 @@ def _serve(args: argparse.Namespace) -> int:
         problems = "\n".join(f"  {line}" for line in describe_errors(exc))
         print(f"breaking-push: bad configuration:\n{problems}", file=sys.stderr)
         return 2
-    if args.workers > 1 and not settings.redis_url:
+    if args.workers > 1 and not settings.uses_redis:
         print(
-            "breaking-push: --workers above 1 needs BREAKING_REDIS_URL: the embedded memory "
+            "breaking-push: --workers above 1 needs Redis (BREAKING_REDIS_URL or "
+            "BREAKING_REDIS_SENTINELS): the embedded memory "
             "broker lives in one process, so workers would not see each other's alerts.",
             file=sys.stderr,
         )
         return 2
     # The URL may carry the Redis password: the start-up line lands in every log collector.
-    broker = (
-        f"Redis at {redact_url(settings.redis_url)}"
-        if settings.redis_url
-        else "the embedded memory broker"
-    )
+    broker = describe_redis(settings) if settings.uses_redis else "the embedded memory broker"
     print(f"breaking-push on http://{args.host}:{args.port} with {broker}", flush=True)
     from service.server import serve
 

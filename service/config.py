@@ -122,12 +122,39 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{path}{question}{'&'.join(options)}"
 
 
+def parse_sentinels(items: list[str]) -> list[tuple[str, int]]:
+    """`host:port` items (`[v6]:port` for an IPv6 address) as (host, port) pairs."""
+    addresses = []
+    for item in items:
+        host, colon, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"each Sentinel must be host:port, e.g. redis-a:26379 (got {item!r})")
+        addresses.append((host, int(port)))
+    return addresses
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; docs/CONFIGURATION.md lists each variable."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     redis_url: str | None = Field(None, description="Redis URL; absent = embedded memory broker")
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = Field(
+        default_factory=list, description="host:port of each Sentinel that watches the primary"
+    )
+    redis_sentinel_master: str | None = Field(
+        None, min_length=1, description="the name the Sentinels monitor the primary under"
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="the Sentinels' own password (requirepass), if they have one"
+    )
+    redis_min_replicas_ack: int = Field(
+        0, ge=0, description="replicas that must hold a write before it is answered 201"
+    )
+    redis_min_replicas_ack_timeout_ms: int = Field(
+        500, ge=1, le=10_000, description="how long a publish waits for those replicas"
+    )
     editor_tokens: Annotated[list[EditorToken], NoDecode] = Field(default_factory=list)
     editor_tokens_file: Path | None = Field(
         None, description="one name:token[@regions] a line, re-read when it changes"
@@ -196,6 +223,19 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         return _split(value)
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinels(cls, value: object) -> object:
+        items = _split(value)
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            return parse_sentinels(items)
+        return items
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether the node runs on Redis (a URL, or Sentinels that name the primary)."""
+        return bool(self.redis_url or self.redis_sentinels)
+
     @field_validator("vapid_private_key")
     @classmethod
     def _raw_p256(cls, value: SecretStr | None) -> SecretStr | None:
@@ -243,6 +283,7 @@ class Settings(BaseSettings):
                 f"BREAKING_MAX_TTL_SECONDS ({self.max_ttl_seconds})"
             )
         check_token_set(self.editor_tokens, self.regions)
+        self._check_redis()
         if self.editor_tokens_file is not None:
             try:
                 read_token_file(self.editor_tokens_file, self.regions)
@@ -257,6 +298,36 @@ class Settings(BaseSettings):
                 "so a token minted for another service is refused"
             )
         return self
+
+    def _check_redis(self) -> None:
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError(
+                "Sentinel needs both BREAKING_REDIS_SENTINELS (host:port,…) and "
+                "BREAKING_REDIS_SENTINEL_MASTER (the name they monitor the primary under)"
+            )
+        if self.redis_sentinels and self.redis_url and self.redis_url.startswith("unix:"):
+            raise ValueError(
+                "with BREAKING_REDIS_SENTINELS, BREAKING_REDIS_URL gives only the database, "
+                "password and TLS options (redis:// or rediss://), not a unix socket"
+            )
+        if self.redis_min_replicas_ack and not self.uses_redis:
+            raise ValueError(
+                "BREAKING_REDIS_MIN_REPLICAS_ACK needs Redis (BREAKING_REDIS_URL or "
+                "BREAKING_REDIS_SENTINELS): the embedded broker has no replicas"
+            )
+
+
+def describe_redis(settings: Settings) -> str:
+    """Where the node's Redis is, credentials masked: for the start-up line and logs."""
+    url = redact_url(settings.redis_url) if settings.redis_url else None
+    if not settings.redis_sentinels:
+        return f"Redis at {url}"
+    sentinels = ",".join(
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        for host, port in settings.redis_sentinels
+    )
+    options = f" ({url})" if url else ""
+    return f"Redis primary {settings.redis_sentinel_master!r} via Sentinels {sentinels}{options}"
 
 
 def describe_errors(error: ValidationError | SettingsError) -> list[str]:
@@ -278,8 +349,11 @@ def describe_errors(error: ValidationError | SettingsError) -> list[str]:
     return lines
 
 
+_SECRET_VARIABLE_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PRIVATE_KEY")
+
+
 def _shown(variable: str, value: Any) -> str:
-    if any(word in variable for word in ("TOKEN", "SECRET")) or not isinstance(value, str | int):
+    if any(word in variable for word in _SECRET_VARIABLE_WORDS) or not isinstance(value, str | int):
         return "…"
     # As the operator would write it in a shell.
     return shlex.quote(value) if isinstance(value, str) else str(value)

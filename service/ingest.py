@@ -22,6 +22,7 @@ from service.broker.base import (
     IdempotencyConflict,
     IdempotencyKey,
     LiveAlert,
+    NotReplicated,
     Published,
     RateLimit,
     RateLimited,
@@ -197,6 +198,9 @@ class Ingest:
             ) from None
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from exc
+        except NotReplicated as exc:
+            self._metrics.unreplicated.inc()
+            raise _unreplicated(exc, idempotency is not None) from exc
         event = published.event
         headers = {"location": f"/v1/alerts/{event.alert_id}"}
         if published.replayed:
@@ -232,10 +236,28 @@ def _no_live_alert(alert_id: str) -> Problem:
     return Problem(404, f"no live alert {alert_id!r} (unknown, expired or retracted)")
 
 
+def _unreplicated(exc: NotReplicated, keyed: bool) -> Problem:
+    log.warning("%s %s not confirmed by Redis replicas: %s", exc.event.type, exc.event.id, exc)
+    retry = (
+        "retry with the same Idempotency-Key: it returns this write without publishing it again"
+        if keyed
+        else "a retry without an Idempotency-Key publishes it again"
+    )
+    return Problem(
+        503,
+        "Redis stored this write but too few replicas confirmed it in time, so a failover "
+        f"could lose it; it may already have reached subscribers: {retry}",
+        headers={"retry-after": "1"},
+    )
+
+
 def _unavailable(exc: BrokerUnavailable) -> Problem:
     log.warning("broker unavailable: %s", exc)
     return Problem(
         503,
-        "the broker is unreachable; nothing was published, retry shortly",
+        # Usually nothing was published; but a connection that broke after the request went
+        # out (a primary killed mid-reply) leaves it unknown, and the detail must not promise.
+        "the broker is unreachable, or failing over: the write was not confirmed; retry "
+        "shortly with the same Idempotency-Key, which never publishes twice",
         headers={"retry-after": "1"},
     )

@@ -41,6 +41,12 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        self.unreplicated = Counter(
+            "breaking_events_unreplicated",
+            "Writes stored and published but answered 503: fewer Redis replicas than "
+            "BREAKING_REDIS_MIN_REPLICAS_ACK confirmed them in time.",
+            registry=self.registry,
+        )
         self.received = Counter(
             "breaking_events_received",
             "Events this node received from its broker.",

@@ -13,7 +13,7 @@ def make_broker(settings: Settings, on_undecodable: Callable[[], None] = lambda:
 
     `on_undecodable` counts events read back from Redis that this node cannot decode.
     """
-    if settings.redis_url:
+    if settings.uses_redis:
         from service.broker.redis import RedisBroker
 
         return RedisBroker(settings, on_undecodable)

@@ -17,6 +17,18 @@ class BrokerUnavailable(Exception):
     """The broker cannot be reached; nothing was published."""
 
 
+class NotReplicated(Exception):
+    """Stored and published, but fewer replicas than required confirmed it in time.
+
+    A failover before they do can lose it. Subscribers may already have it; a retry with the
+    same idempotency key returns it (waiting for the replicas again) and publishes nothing.
+    """
+
+    def __init__(self, event: Event, acknowledged: int, wanted: int) -> None:
+        super().__init__(f"{event.id}: {acknowledged} of {wanted} replicas acknowledged")
+        self.event = event
+
+
 class UnknownAlert(Exception):
     """The alert does not exist, has expired or was retracted."""
 
@@ -194,6 +206,7 @@ class Broker(ABC):
 
         In order: an idempotent replay returns the first answer; an unknown alert raises
         UnknownAlert; a publish over `rate` raises RateLimited; only then is anything written.
+        A write (or replay) that fewer replicas than required confirm raises NotReplicated.
         """
 
     @abstractmethod

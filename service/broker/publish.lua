@@ -10,7 +10,12 @@ local fingerprint = ARGV[7]
 
 if fingerprint ~= '' then
   local prior = redis.call('GET', idem)
-  if prior then return {'replay', prior} end
+  if prior then
+    -- Rewritten as it is, so that a WAIT after this script (BREAKING_REDIS_MIN_REPLICAS_ACK)
+    -- covers the first write too: WAIT counts only the writes of its own connection.
+    redis.call('SET', idem, prior, 'KEEPTTL')
+    return {'replay', prior}
+  end
 end
 
 local t = redis.call('TIME')

@@ -27,6 +27,7 @@ from service.broker.base import (
     IdempotencyConflict,
     IdempotencyKey,
     LiveAlert,
+    NotReplicated,
     OnEvent,
     OnSync,
     Published,
@@ -36,7 +37,8 @@ from service.broker.base import (
     covers,
     readable,
 )
-from service.config import Settings
+from service.broker.redis_sentinel import sentinel_client, sentinel_pool
+from service.config import Settings, describe_redis
 from service.events import Event, EventKey, format_id, parse_id
 from service.models import AuditEntry, AuditPage, AuditQuery
 
@@ -58,8 +60,8 @@ class RedisBroker(Broker):
     def __init__(
         self, settings: Settings, on_undecodable: Callable[[], None] = lambda: None
     ) -> None:
-        assert settings.redis_url is not None
-        self._url = settings.redis_url
+        self._url = settings.redis_url or ""
+        self._settings = settings
         self._on_undecodable = on_undecodable
         # A silent subscription is pinged after this long, and dropped after as long again.
         self._ping_s = settings.redis_ping_seconds
@@ -78,17 +80,32 @@ class RedisBroker(Broker):
         self._channel = f"{prefix}:live"
         self._audit = f"{prefix}:audit"
         # No automatic retries: a publish retried after its reply was lost could publish twice.
-        self._redis = Redis.from_url(
-            self._url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
-        )
+        # The socket timeout leaves room for the replicas' acknowledgement (WAIT).
+        client_options: dict[str, Any] = {
+            "socket_timeout": 5 + settings.redis_min_replicas_ack_timeout_ms / 1000,
+            "socket_connect_timeout": 2,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+        subscription_options: dict[str, Any] = {
+            "protocol": 2,
+            "socket_connect_timeout": self._ping_s,
+            "socket_timeout": self._ping_s,
+        }
+        self._subscription_pool: ConnectionPool
+        if settings.redis_sentinels:
+            self._redis = sentinel_client(settings, **client_options)
+            self._subscription_pool = sentinel_pool(settings, **subscription_options)
+        else:
+            self._redis = Redis.from_url(self._url, **client_options)
+            # The subscription's connections come from redis-py's own URL handling, so
+            # rediss:// and unix:// work as they do for the client; each is made and closed
+            # by the reader.
+            self._subscription_pool = ConnectionPool(**parse_url(self._url), **subscription_options)
+        self._replicas = settings.redis_min_replicas_ack
+        self._replicas_timeout_ms = settings.redis_min_replicas_ack_timeout_ms
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
         self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
-        # The subscription's connections come from redis-py's own URL handling, so rediss://
-        # and unix:// work as they do for the client; each is made and closed by the reader.
-        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-        options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
-        options |= {"socket_connect_timeout": self._ping_s, "socket_timeout": self._ping_s}
-        self._subscription_pool = ConnectionPool(**options)
         # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
         # the reader later with the node silently unready.
         try:
@@ -119,10 +136,19 @@ class RedisBroker(Broker):
     @property
     def _host(self) -> str:
         """Where Redis is, without the URL's credentials."""
+        if self._settings.redis_sentinels:
+            return describe_redis(self._settings).removeprefix("Redis ")
         kwargs = parse_url(self._url)
         if "path" in kwargs:
             return kwargs["path"]
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    def _where(self, connection: AbstractConnection) -> str:
+        """Where a subscription went: under Sentinel, the primary's address as well."""
+        if not self._settings.redis_sentinels:
+            return self._host
+        address = f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}"
+        return f"{address}, the {self._host}"
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -130,6 +156,7 @@ class RedisBroker(Broker):
             await asyncio.gather(self._reader, return_exceptions=True)
         self._ready = False
         await self._redis.aclose()
+        await self._subscription_pool.aclose()
 
     def _connection(self) -> AbstractConnection:
         connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
@@ -149,7 +176,9 @@ class RedisBroker(Broker):
                 self._ready = True
                 self._first_ready.set()
                 delay = 0.05
-                log.info("subscribed to Redis at %s; live from %s", self._host, self._last)
+                log.info(
+                    "subscribed to Redis at %s; live from %s", self._where(connection), self._last
+                )
                 await self._listen(connection)
             except (RedisError, OSError, BrokerUnavailable) as exc:
                 if self._ready:
@@ -257,7 +286,7 @@ class RedisBroker(Broker):
         args += [rate.limit, rate.window_s * 1000] if rate else [0, 0]
         args += [orjson.dumps(audit.record(draft)) if audit else "", self._audit_size]
         try:
-            status, value = await self._publish_script(keys=keys, args=args)
+            (status, value), acknowledged = await self._publish_and_wait(keys, args)
         except RedisError as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if status == b"unknown":
@@ -268,8 +297,29 @@ class RedisBroker(Broker):
             fingerprint, event_id, body = value.split(b"\n", 2)
             if idempotency is None or fingerprint.decode() != idempotency.fingerprint:
                 raise IdempotencyConflict(idempotency.key if idempotency else "")
-            return Published(Event.decode(event_id.decode(), body), replayed=True)
-        return Published(Event.decode(_text(value), draft.body))
+            published = Published(Event.decode(event_id.decode(), body), replayed=True)
+        else:
+            published = Published(Event.decode(_text(value), draft.body))
+        if acknowledged < self._replicas:
+            raise NotReplicated(published.event, acknowledged, self._replicas)
+        return published
+
+    async def _publish_and_wait(
+        self, keys: list[str], args: list[bytes | str | int]
+    ) -> tuple[Any, int]:
+        """The publish script's reply, and how many replicas acknowledged its writes.
+
+        WAIT counts the writes of the connection it runs on, so it follows the script in
+        one pipeline (one connection), never as a second call that the pool may route to
+        another connection.
+        """
+        if not self._replicas:
+            return await self._publish_script(keys=keys, args=args), 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._publish_script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self._replicas, self._replicas_timeout_ms)
+            reply, acknowledged = await pipe.execute()
+        return reply, int(acknowledged)
 
     async def audit(self, query: AuditQuery) -> AuditPage:
         return await cut_page(self._audit_newest_first(query), query)

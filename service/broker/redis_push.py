@@ -16,6 +16,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from service.broker.redis_sentinel import sentinel_client
 from service.config import Settings
 from service.events import Event
 from service.push.models import PushTarget, target_id
@@ -30,8 +31,12 @@ _DONE_TTL_S = 7 * 24 * 3600
 
 
 def _client(settings: Settings) -> Redis:
+    """A client of the same Redis as the broker's: through the Sentinels when they are set."""
+    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2}
+    if settings.redis_sentinels:
+        return sentinel_client(settings, **options)
     assert settings.redis_url is not None
-    return Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    return Redis.from_url(settings.redis_url, **options)
 
 
 class RedisPushStore(PushStore):

@@ -83,7 +83,7 @@ class PushQueue(ABC):
 
 def make_push_backend(settings: Settings) -> tuple[PushStore, PushQueue]:
     """Redis when the node uses Redis, so every node sees the same subscriptions."""
-    if settings.redis_url:
+    if settings.uses_redis:
         from service.broker.redis_push import RedisPushQueue, RedisPushStore
 
         return RedisPushStore(settings), RedisPushQueue(settings)

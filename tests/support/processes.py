@@ -73,13 +73,16 @@ class RedisProcess:
     """A private redis-server on a free port; `stop()`/`start()` simulate an outage.
 
     `mode` "tls" serves only TLS on `port` with certificates made for it, and requires a
-    client certificate; "unix" serves only a unix socket in `dir`.
+    client certificate; "unix" serves only a unix socket in `dir`. With `password`, clients
+    and replicas must sign in (`requirepass`, `masterauth`); `args` are more options.
     """
 
     port: int = field(default_factory=free_port)
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bp-redis-")))
     proc: subprocess.Popen[bytes] | None = None
     mode: RedisMode = "tcp"
+    password: str | None = None
+    args: list[str] = field(default_factory=list)
 
     @property
     def socket_path(self) -> Path:
@@ -93,14 +96,14 @@ class RedisProcess:
             files = {"ca_certs": "ca.crt", "certfile": "client.crt", "keyfile": "client.key"}
             query = "&".join(f"ssl_{name}={self.dir / file}" for name, file in files.items())
             return f"rediss://127.0.0.1:{self.port}/0?{query}"
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def start(self, *, appendonly: bool = False) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed: run `make redis-server`")
-        args = [binary, "--bind", "127.0.0.1", "--save", ""]
+        args = [redis_server_binary(), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "yes" if appendonly else "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         if self.mode == "tcp":
             args += ["--port", str(self.port)]
         elif self.mode == "unix":
@@ -118,6 +121,9 @@ class RedisProcess:
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
             args += ["--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key"]
             args += ["--tls-ca-cert-file", "ca.crt"]
+        self._run([*args, *self.args])
+
+    def _run(self, args: list[str]) -> None:
         self.proc = subprocess.Popen(
             args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -146,12 +152,12 @@ class RedisProcess:
 
     def command(self, *args: str | bytes) -> bytes:
         """One raw RESP command and its raw reply, so a test does not share the client under test."""
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg.encode() if isinstance(arg, str) else arg
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         with self._connect(2) as sock:
-            sock.sendall(b"".join(parts))
+            if self.password:
+                sock.sendall(_resp("AUTH", self.password))
+                if not sock.recv(64).startswith(b"+OK"):
+                    raise ConnectionError(f"AUTH refused by redis-server on {self.port}")
+            sock.sendall(_resp(*args))
             return sock.recv(65536)
 
     def _pings(self) -> bool:
@@ -165,6 +171,31 @@ class RedisProcess:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server answers nothing until `resume`, though its sockets stay open."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def redis_server_binary() -> str:
+    """The redis-server to run; also run with `--sentinel` for Sentinels."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run `make redis-server`")
+    return binary
+
+
+def _resp(*args: str | bytes) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 @contextmanager

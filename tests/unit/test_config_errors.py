@@ -50,6 +50,39 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             {"BREAKING_EDITOR_TOKENS_FILE": "/nonexistent/editors.txt"},
             "BREAKING_EDITOR_TOKENS_FILE cannot be read",
         ),
+        (
+            {"BREAKING_REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379"},
+            "Sentinel needs both BREAKING_REDIS_SENTINELS (host:port,…) and "
+            "BREAKING_REDIS_SENTINEL_MASTER",
+        ),
+        (
+            {"BREAKING_REDIS_SENTINEL_MASTER": "mymaster"},
+            "Sentinel needs both BREAKING_REDIS_SENTINELS",
+        ),
+        (
+            {"BREAKING_REDIS_SENTINELS": "sentinel-a", "BREAKING_REDIS_SENTINEL_MASTER": "m"},
+            "BREAKING_REDIS_SENTINELS=sentinel-a: each Sentinel must be host:port",
+        ),
+        (
+            {
+                "BREAKING_REDIS_SENTINELS": "sentinel-a:26379",
+                "BREAKING_REDIS_SENTINEL_MASTER": "mymaster",
+                "BREAKING_REDIS_URL": "unix:///run/redis.sock",
+            },
+            "BREAKING_REDIS_URL gives only the database, password and TLS options",
+        ),
+        (
+            {"BREAKING_REDIS_MIN_REPLICAS_ACK": "1"},
+            "BREAKING_REDIS_MIN_REPLICAS_ACK needs Redis",
+        ),
+        (
+            {"BREAKING_REDIS_MIN_REPLICAS_ACK_TIMEOUT_MS": "0"},
+            "BREAKING_REDIS_MIN_REPLICAS_ACK_TIMEOUT_MS=0: must be at least 1",
+        ),
+        (
+            {"BREAKING_VAPID_PRIVATE_KEY": "dev-short-but-secret"},
+            "BREAKING_VAPID_PRIVATE_KEY=…: must be the raw 32-byte P-256 private key",
+        ),
     ],
 )
 def test_bad_setting_is_named_by_its_variable(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio.connection import parse_url
 
-from service.config import MASK, redact_url
+from service.config import MASK, Settings, describe_redis, redact_url
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,18 @@ def test_the_masked_url_still_names_the_same_server() -> None:
     assert masked.pop("password") == MASK
     assert original.pop("password") == "s3cret"
     assert masked == original
+
+
+def test_the_sentinel_start_up_line_names_where_without_passwords() -> None:
+    settings = Settings(
+        redis_sentinels="sentinel-a:26379,[fd00::5]:26380",
+        redis_sentinel_master="news",
+        redis_sentinel_password="s3cret-of-the-sentinels",
+        redis_url="rediss://:s3cret-of-the-data@/2?ssl_ca_certs=/ca.pem",
+    )
+    line = describe_redis(settings)
+    assert line == (
+        "Redis primary 'news' via Sentinels sentinel-a:26379,[fd00::5]:26380 "
+        "(rediss://:***@/2?ssl_ca_certs=/ca.pem)"
+    )
+    assert "s3cret" not in line
