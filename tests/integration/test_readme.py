@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from service.config import Settings
 from tests.support.processes import ServiceProcess, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +81,16 @@ def _wait_subscribers(node: ServiceProcess, count: int) -> None:
     while httpx.get(f"{node.url}/readyz").json()["subscribers"] < count:
         assert time.monotonic() < deadline, "the curl subscribers never connected"
         time.sleep(0.05)
+
+
+def test_every_setting_has_a_row_in_the_configuration_table() -> None:
+    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1] for line in table.splitlines() if line.startswith("| `BREAKING_")}
+    documented = " ".join(rows)
+    missing = [
+        name for name in Settings.model_fields if f"`BREAKING_{name.upper()}`" not in documented
+    ]
+    assert missing == [], "settings without a row in the README's configuration table"
 
 
 def test_make_run_is_the_serve_command_the_tour_starts() -> None:
