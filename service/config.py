@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +54,14 @@ def _split(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _split_parsed(value: object, parse: Callable[[list[str]], object]) -> object:
+    """A comma-separated variable's items as `parse` reads them; a parsed value as it is."""
+    items = _split(value)
+    if isinstance(items, list) and all(isinstance(i, str) for i in items):
+        return parse(items)
+    return items
 
 
 def parse_editor_tokens(items: list[str]) -> list[EditorToken]:
@@ -226,10 +235,7 @@ class Settings(BaseSettings):
     @field_validator("redis_sentinels", mode="before")
     @classmethod
     def _sentinels(cls, value: object) -> object:
-        items = _split(value)
-        if isinstance(items, list) and all(isinstance(i, str) for i in items):
-            return parse_sentinels(items)
-        return items
+        return _split_parsed(value, parse_sentinels)
 
     @property
     def uses_redis(self) -> bool:
@@ -262,10 +268,7 @@ class Settings(BaseSettings):
     @field_validator("editor_tokens", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
-        items = _split(value)
-        if isinstance(items, list) and all(isinstance(i, str) for i in items):
-            return parse_editor_tokens(items)
-        return items
+        return _split_parsed(value, parse_editor_tokens)
 
     @field_validator("editor_jwt_secret")
     @classmethod
