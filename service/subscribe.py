@@ -160,19 +160,12 @@ class Gateway:
         sub: SubscriberProtocol
         if request.path == WS_PATH:
             self.check_ready()
-            sansio, response = handshake(request.target, request.headers)
-            if response.status_code != 101:
-                detail = (
-                    response.body.decode(errors="replace").strip() or "not a WebSocket handshake"
-                )
-                raise Problem(response.status_code, f"WebSocket handshake failed: {detail}")
-            head = b"".join(sansio.data_to_send())
+            head = handshake(request.headers)
             sub = WsSubscriber(
                 self.hub,
                 flt,
                 transport,
                 connections,
-                sansio=sansio,
                 ops=self,
                 heartbeat_s=self.settings.heartbeat_seconds,
                 heartbeat=self._ws_heartbeat,
