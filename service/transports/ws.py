@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -30,11 +31,21 @@ _NO_POSITION: EventKey = (0, 0)
 _SILENT_BEATS = 3
 # Client frames are small ops; anything larger is a protocol error.
 _MAX_CLIENT_FRAME = 16 * 1024
+# `ready` frames by (filter, position), shared by the subscribers that go live together.
+_READY: dict[tuple[Filter, EventKey], bytes] = {}
+_READY_KEPT = 1024
 
 
 def ws_frame(text: bytes) -> bytes:
-    """An unmasked server text frame: the same bytes serve every WebSocket subscriber."""
-    return Frame(Opcode.TEXT, text).serialize(mask=False)
+    """An unmasked, final server text frame (RFC 6455 5.2): the same bytes serve every
+    WebSocket subscriber. Written here because a connect writes one (`ready`), and
+    websockets' general serializer costs more than the rest of the frame's making."""
+    size = len(text)
+    if size < 126:
+        return bytes((0x81, size)) + text
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + text
+    return b"\x81\x7f" + size.to_bytes(8, "big") + text
 
 
 def ws_control(event: str, event_id: str | None, data: dict[str, Any]) -> bytes:
@@ -82,12 +93,12 @@ class Resubscriber(Protocol):
 def handshake(headers: list[tuple[bytes, bytes]]) -> bytes:
     """The 101 response to a WebSocket upgrade request (RFC 6455 4.2.1), with no extensions and
     no subprotocol; raises Problem when the request is not a WebSocket handshake."""
-    tokens: dict[bytes, set[bytes]] = {b"connection": set(), b"upgrade": set()}
+    tokens: dict[bytes, list[bytes]] = {b"connection": [], b"upgrade": []}
     keys: list[bytes] = []
     version = b""
     for name, value in headers:
         if name in tokens:
-            tokens[name].update(token.strip().lower() for token in value.split(b","))
+            tokens[name] += value.lower().replace(b" ", b"").replace(b"\t", b"").split(b",")
         elif name == b"sec-websocket-key":
             keys.append(value)
         elif name == b"sec-websocket-version":
@@ -144,14 +155,14 @@ class WsSubscriber(SubscriberProtocol):
         self.ops = ops
         self.heartbeat_s = heartbeat_s
         self._heartbeat = heartbeat
-        self.last_seen = asyncio.get_running_loop().time()
+        self.last_seen = time.monotonic()
         # The bytes of a frame not yet complete, and the parts of a fragmented message so far
         # with its first frame's opcode; both None between messages.
         self._partial: bytes | None = None
         self._fragments: tuple[Opcode, list[bytes]] | None = None
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = asyncio.get_running_loop().time()
+        self.last_seen = time.monotonic()
         reader = StreamReader()
         reader.feed_data(self._partial + data if self._partial else data)
         self._partial = None
@@ -247,8 +258,16 @@ class WsSubscriber(SubscriberProtocol):
         self.send(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
-        event_id = format_id(position) if position != _NO_POSITION else None
-        return ws_control("ready", event_id, {"filters": self.filter.describe()})
+        # A reconnect storm goes live at one position with a handful of filters.
+        key = (self.filter, position)
+        marker = _READY.get(key)
+        if marker is None:
+            event_id = format_id(position) if position != _NO_POSITION else None
+            marker = ws_control("ready", event_id, {"filters": self.filter.describe()})
+            if len(_READY) >= _READY_KEPT:
+                _READY.clear()
+            _READY[key] = marker
+        return marker
 
     def send_reset(self) -> None:
         self.send(_RESET)
