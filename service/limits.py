@@ -73,7 +73,7 @@ def default_max_connections() -> int:
     return max(soft - _FD_HEADROOM, 16)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """One open connection's place in the counts; `release()` may be called more than once."""
 
