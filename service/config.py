@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     redis_url: str | None = Field(None, description="Redis URL; absent = embedded memory broker")
+    redis_cluster: bool = Field(
+        False, description="BREAKING_REDIS_URL names one node of a Redis Cluster (Redis 7+)"
+    )
     editor_tokens: Annotated[list[EditorToken], NoDecode] = Field(default_factory=list)
     editor_tokens_file: Path | None = Field(
         None, description="one name:token[@regions] a line, re-read when it changes"
@@ -243,6 +246,11 @@ class Settings(BaseSettings):
                 f"BREAKING_MAX_TTL_SECONDS ({self.max_ttl_seconds})"
             )
         check_token_set(self.editor_tokens, self.regions)
+        if self.redis_cluster and not (self.redis_url or "").startswith(("redis://", "rediss://")):
+            raise ValueError(
+                "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster "
+                "as redis://host:port or rediss://host:port"
+            )
         if self.editor_tokens_file is not None:
             try:
                 read_token_file(self.editor_tokens_file, self.regions)

@@ -1,4 +1,7 @@
-"""The Redis broker: a capped stream for history, pub/sub for live, one subscription per process."""
+"""The Redis broker: a capped stream for history, pub/sub for live, one subscription per process.
+
+One Redis server, or a Redis Cluster (`redis_cluster.py` holds what differs there).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from service.broker.audit import audit_entry, bounds, cut_page
@@ -36,6 +38,7 @@ from service.broker.base import (
     covers,
     readable,
 )
+from service.broker.redis_cluster import UNAVAILABLE, ShardLink, client, key_prefix
 from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
 from service.models import AuditEntry, AuditPage, AuditQuery
@@ -52,6 +55,35 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _Link:
+    """Where the live subscription connects on one Redis server: plain pub/sub.
+
+    Its connections come from redis-py's own URL handling, so rediss:// and unix:// work as
+    they do for the client; each is made and closed by the reader.
+    """
+
+    publish = "PUBLISH"
+    subscribe = "SUBSCRIBE"
+    message = b"message"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+        options: dict[str, Any] = {**parse_url(url), "protocol": 2}
+        options |= {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+        self._pool = ConnectionPool(**options)
+        # For logs: where Redis is, without the URL's credentials.
+        self.where = (
+            options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+        )
+        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
+        # the reader later with the node silently unready.
+        self._pool.make_connection()  # type: ignore[no-untyped-call]
+
+    async def connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection
+
+
 class RedisBroker(Broker):
     """Any number of nodes share one Redis; each node reads every event once, in id order."""
 
@@ -66,7 +98,7 @@ class RedisBroker(Broker):
         self._size = settings.history_size
         self._idempotency_ttl = settings.idempotency_ttl_seconds
         self._audit_size = settings.audit_size
-        prefix = settings.key_prefix
+        prefix = key_prefix(settings)
         self._stream = f"{prefix}:events"
         self._meta = f"{prefix}:meta"
         self._alerts = f"{prefix}:alerts"
@@ -77,24 +109,20 @@ class RedisBroker(Broker):
         self._rate_prefix = f"{prefix}:rate:"
         self._channel = f"{prefix}:live"
         self._audit = f"{prefix}:audit"
-        # No automatic retries: a publish retried after its reply was lost could publish twice.
-        self._redis = Redis.from_url(
-            self._url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
-        )
+        try:
+            # No automatic retries: a publish retried after its reply was lost could publish twice.
+            self._redis = client(
+                settings, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            )
+            self._link = (
+                ShardLink(self._redis, self._channel, self._ping_s)
+                if isinstance(self._redis, RedisCluster)
+                else _Link(self._url, self._ping_s)
+            )
+        except (*UNAVAILABLE, TypeError, ValueError) as exc:
+            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
         self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
-        # The subscription's connections come from redis-py's own URL handling, so rediss://
-        # and unix:// work as they do for the client; each is made and closed by the reader.
-        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-        options: dict[str, Any] = {**parse_url(self._url), "protocol": 2}
-        options |= {"socket_connect_timeout": self._ping_s, "socket_timeout": self._ping_s}
-        self._subscription_pool = ConnectionPool(**options)
-        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
-        # the reader later with the node silently unready.
-        try:
-            self._connection()
-        except (RedisError, TypeError, ValueError) as exc:
-            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._last: EventKey = (0, 0)
         self._ready = False
         self._reader: asyncio.Task[None] | None = None
@@ -114,15 +142,9 @@ class RedisBroker(Broker):
         try:
             await asyncio.wait_for(self._first_ready.wait(), timeout=3)
         except TimeoutError:
-            log.warning("Redis at %s is not reachable yet; retrying in the background", self._host)
-
-    @property
-    def _host(self) -> str:
-        """Where Redis is, without the URL's credentials."""
-        kwargs = parse_url(self._url)
-        if "path" in kwargs:
-            return kwargs["path"]
-        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            log.warning(
+                "Redis at %s is not reachable yet; retrying in the background", self._link.where
+            )
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -131,17 +153,14 @@ class RedisBroker(Broker):
         self._ready = False
         await self._redis.aclose()
 
-    def _connection(self) -> AbstractConnection:
-        connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
-        return connection
-
     async def _read_forever(self) -> None:
         delay = 0.05
         while True:
-            connection = self._connection()
+            connection: AbstractConnection | None = None
             try:
+                connection = await self._link.connection()
                 await connection.connect()  # type: ignore[no-untyped-call]
-                await connection.send_command("SUBSCRIBE", self._channel)
+                await connection.send_command(self._link.subscribe, self._channel)
                 await connection.read_response()
                 # Subscribed first, then backfill: whatever is published meanwhile arrives
                 # twice and the id check in _deliver keeps the first.
@@ -149,20 +168,21 @@ class RedisBroker(Broker):
                 self._ready = True
                 self._first_ready.set()
                 delay = 0.05
-                log.info("subscribed to Redis at %s; live from %s", self._host, self._last)
+                log.info("subscribed to Redis at %s; live from %s", self._link.where, self._last)
                 await self._listen(connection)
-            except (RedisError, OSError, BrokerUnavailable) as exc:
+            except (*UNAVAILABLE, OSError, BrokerUnavailable) as exc:
                 if self._ready:
-                    log.warning("lost Redis at %s (%s); reconnecting", self._host, exc)
+                    log.warning("lost Redis at %s (%s); reconnecting", self._link.where, exc)
                 else:
-                    log.debug("Redis at %s unavailable (%s); retrying", self._host, exc)
+                    log.debug("Redis at %s unavailable (%s); retrying", self._link.where, exc)
                 self._ready = False
             except Exception:
                 # The reader is the node's only way to hear events: it must outlive any bug.
                 log.exception("Redis subscription failed unexpectedly; reconnecting")
                 self._ready = False
             finally:
-                await connection.disconnect()
+                if connection is not None:
+                    await connection.disconnect()
             # Full jitter, so a fleet of nodes does not reconnect in lockstep.
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, _BACKOFF_MAX_S)
@@ -195,7 +215,10 @@ class RedisBroker(Broker):
                 awaiting_pong = True
                 continue
             awaiting_pong = False
-            if message[0] == b"message":
+            if message[0] in (b"unsubscribe", b"sunsubscribe"):
+                # A cluster slot moved to another primary: resubscribe there and backfill.
+                raise ConnectionError(f"Redis ended the subscription ({_text(message[0])})")
+            if message[0] == self._link.message:
                 event_id, _, body = message[2].partition(b" ")
                 event = self._decode(event_id, body, "live")
                 if event is not None:
@@ -256,9 +279,10 @@ class RedisBroker(Broker):
         args += [self._idempotency_ttl, self._channel]
         args += [rate.limit, rate.window_s * 1000] if rate else [0, 0]
         args += [orjson.dumps(audit.record(draft)) if audit else "", self._audit_size]
+        args.append(self._link.publish)
         try:
             status, value = await self._publish_script(keys=keys, args=args)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if status == b"unknown":
             raise UnknownAlert(draft.alert_id)
@@ -285,7 +309,7 @@ class RedisBroker(Broker):
                     "list[tuple[bytes, dict[bytes, bytes]]]",
                     await self._redis.xrevrange(self._audit, upper, lower, count=_AUDIT_BATCH),
                 )
-            except RedisError as exc:
+            except UNAVAILABLE as exc:
                 raise BrokerUnavailable(str(exc)) from exc
             for entry_id, fields in batch:
                 yield _audit_entry(_text(entry_id), fields)
@@ -301,7 +325,7 @@ class RedisBroker(Broker):
         try:
             keys = [self._stream, self._meta, self._retracted]
             return await self._history_script(keys=keys, args=args)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
     async def _history(
@@ -329,7 +353,7 @@ class RedisBroker(Broker):
                 pipe.hget(self._corrected, alert_id)
                 pipe.zscore(self._expiry, alert_id)
                 body, headline, expires = await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if body is None or expires is None or expires <= time.time() * 1000:
             return None
@@ -348,7 +372,7 @@ class RedisBroker(Broker):
                 pipe.hmget(self._alerts, ids)
                 pipe.hmget(self._corrected, ids)
                 bodies, headlines = await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         alerts = [
             alert

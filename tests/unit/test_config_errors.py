@@ -50,6 +50,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             {"BREAKING_EDITOR_TOKENS_FILE": "/nonexistent/editors.txt"},
             "BREAKING_EDITOR_TOKENS_FILE cannot be read",
         ),
+        (
+            {"BREAKING_REDIS_CLUSTER": "true"},
+            "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster",
+        ),
+        (
+            {"BREAKING_REDIS_CLUSTER": "true", "BREAKING_REDIS_URL": "unix:///run/redis.sock"},
+            "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster",
+        ),
     ],
 )
 def test_bad_setting_is_named_by_its_variable(
