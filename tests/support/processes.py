@@ -79,6 +79,8 @@ class RedisProcess:
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bp-redis-")))
     proc: subprocess.Popen[bytes] | None = None
     mode: RedisMode = "tcp"
+    # More redis-server options (a cluster node's, say), appended to the command line.
+    options: tuple[str, ...] = ()
 
     @property
     def socket_path(self) -> Path:
@@ -117,6 +119,7 @@ class RedisProcess:
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
             args += ["--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key"]
             args += ["--tls-ca-cert-file", "ca.crt"]
+        args += self.options
         self.proc = subprocess.Popen(
             args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -167,9 +170,11 @@ class RedisProcess:
 
 
 @contextmanager
-def redis_process(*, appendonly: bool = False, mode: RedisMode = "tcp") -> Iterator[RedisProcess]:
+def redis_process(
+    *, appendonly: bool = False, mode: RedisMode = "tcp", options: tuple[str, ...] = ()
+) -> Iterator[RedisProcess]:
     """Start a private redis-server and always end it by pid."""
-    redis = RedisProcess(mode=mode)
+    redis = RedisProcess(mode=mode, options=options)
     redis.start(appendonly=appendonly)
     try:
         yield redis
