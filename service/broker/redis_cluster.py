@@ -64,7 +64,8 @@ class ShardLink:
         self._cluster = cluster
         self._channel = channel
         self._timeout = timeout
-        self.where = "the cluster"
+        # For logs: the node named in the URL until the slot's primary is known.
+        self.where = cluster.startup_nodes[0].name
 
     async def connection(self) -> AbstractConnection:
         """An unconnected RESP2 connection to the slot's primary, as the cluster sees it now."""
