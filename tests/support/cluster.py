@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from redis import Redis
-
 from tests.support.processes import RedisProcess, free_port, redis_process
 
 
@@ -66,6 +64,10 @@ class ClusterProcesses:
     def move_slot(self, key: str, target: RedisProcess) -> None:
         """Migrate `key`'s slot, keys and all, to the primary `target`, as `redis-cli --cluster
         reshard` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every primary)."""
+        # Imported here: the conftest loads this module in the client-only virtualenv too
+        # (tests/client/test_distribution.py), which has no redis-py.
+        from redis import Redis
+
         source, slot = self.primary_of(key), self.slot(key)
         with Redis(port=source.port) as src, Redis(port=target.port) as dst:
             src_id, dst_id = src.cluster("MYID"), dst.cluster("MYID")
