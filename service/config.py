@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     redis_url: str | None = Field(None, description="Redis URL; absent = embedded memory broker")
+    redis_cluster: bool = Field(
+        False, description="BREAKING_REDIS_URL names one node of a Redis Cluster (Redis 7+)"
+    )
     redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = Field(
         default_factory=list, description="host:port of each Sentinel that watches the primary"
     )
@@ -303,6 +306,22 @@ class Settings(BaseSettings):
         return self
 
     def _check_redis(self) -> None:
+        if self.redis_cluster and not (self.redis_url or "").startswith(("redis://", "rediss://")):
+            raise ValueError(
+                "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster "
+                "as redis://host:port or rediss://host:port"
+            )
+        if self.redis_cluster and self.redis_sentinels:
+            raise ValueError(
+                "BREAKING_REDIS_CLUSTER and BREAKING_REDIS_SENTINELS exclude each other: a "
+                "cluster fails over by itself, Sentinel watches one primary and its replicas"
+            )
+        if self.redis_cluster and self.redis_min_replicas_ack:
+            # WAIT must run on the connection that wrote; the cluster pipeline routes a keyless
+            # WAIT to any node.
+            raise ValueError(
+                "BREAKING_REDIS_MIN_REPLICAS_ACK is not supported with BREAKING_REDIS_CLUSTER"
+            )
         if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
             raise ValueError(
                 "Sentinel needs both BREAKING_REDIS_SENTINELS (host:port,…) and "

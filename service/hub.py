@@ -140,7 +140,8 @@ class Hub:
                 # Replaying subscribers too: a long replay must not look idle to a proxy.
                 self._round, self._cursor = [*self._live, *self._pending], 0
             ticks = max(1, math.ceil(len(self._round) / _BEAT_SLICE))
-            now = loop.time()
+            # The subscribers' clock (time.monotonic(): no event loop lookup per connection).
+            now = time.monotonic()
             for sub in self._round[self._cursor : self._cursor + _BEAT_SLICE]:
                 if sub in self._live or sub in self._pending:
                     sub.heartbeat(now)

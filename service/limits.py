@@ -41,6 +41,8 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
 def trusted(address: str | None, proxies: Sequence[IPvAnyNetwork]) -> bool:
     """Whether `address` is one of the operator's proxies (BREAKING_TRUSTED_PROXIES)."""
+    if not proxies:
+        return False
     ip = _parse_ip(address) if address else None
     return ip is not None and any(ip in network for network in proxies)
 
@@ -71,7 +73,7 @@ def default_max_connections() -> int:
     return max(soft - _FD_HEADROOM, 16)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """One open connection's place in the counts; `release()` may be called more than once."""
 

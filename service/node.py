@@ -3,6 +3,8 @@ view and Web Push."""
 
 from __future__ import annotations
 
+import gc
+
 from service.broker import make_broker
 from service.config import Settings
 from service.events import Event, EventKey
@@ -44,6 +46,9 @@ class Node:
         await self.broker.start(self._on_event, self._on_sync)
         self.hub.start(self.settings.heartbeat_seconds)
         await self.push.start()
+        # What is alive now (modules, the app, settings) lives as long as the process: full
+        # collections, which a reconnect storm's allocations trigger, need not walk it again.
+        gc.freeze()
 
     def _on_event(self, event: Event) -> None:
         # The fan-out first: the view and the push queue only follow it.

@@ -24,6 +24,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from service.app import create_app
 from service.config import Settings
+from service.front import front_protocol
 from service.node import Node
 from service.takeover import takeover_protocol
 
@@ -65,7 +66,7 @@ def run_node(settings: Settings, host: str, port: int, *, reuse_port: bool = Fal
         app,
         host=host,
         port=port,
-        http=takeover_protocol(node),
+        http=front_protocol(takeover_protocol(node)),
         ws="websockets-sansio",
         loop="uvloop",
         lifespan="on",

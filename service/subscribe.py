@@ -41,6 +41,8 @@ _REFUSED_ORIGINS_KEPT = 1024
 _STALLED_S = 30.0
 # Events buffered for one replaying subscriber before it counts as too slow.
 _MAX_PENDING = 10_000
+# Distinct query strings whose parsed filters are kept: a reconnect storm repeats a handful.
+_QUERIES_KEPT = 4096
 _PREFLIGHT = [
     ("access-control-allow-methods", "GET"),
     ("access-control-allow-headers", "Last-Event-ID, Cache-Control"),
@@ -81,12 +83,24 @@ class Gateway:
         self._sse_heartbeat = sse_heartbeat(settings.heartbeat_seconds)
         self._ws_heartbeat = ws_heartbeat(settings.heartbeat_seconds)
         self._filters: dict[Filter, Filter] = {}
+        self._queries: dict[bytes, tuple[Filter, str | None]] = {}
         self._refused: dict[str | None, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def intern(self, flt: Filter) -> Filter:
         """One shared Filter object per distinct filter keeps idle subscribers small."""
         return self._filters.setdefault(flt, flt)
+
+    def _parse(self, request: SubscribeRequest) -> tuple[Filter, str | None]:
+        """The request's filter and `last_event_id`, parsed once per distinct query string."""
+        parsed = self._queries.get(request.query)
+        if parsed is None:
+            query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
+            parsed = self.intern(Filter.of(query)), query.last_event_id
+            if len(self._queries) >= _QUERIES_KEPT:
+                self._queries.clear()
+            self._queries[request.query] = parsed
+        return parsed
 
     def origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
         """No Origin (an app), a listed one, or the node's own pages (same host)."""
@@ -154,25 +168,17 @@ class Gateway:
                 f"origin {origin} is not allowed to subscribe; the node's operator lists the "
                 "sites that may embed its tickers in BREAKING_ALLOWED_ORIGINS",
             )
-        query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
-        flt = self.intern(Filter.of(query))
-        after = parse_resume(request.header(b"last-event-id") or query.last_event_id)
+        flt, last_event_id = self._parse(request)
+        after = parse_resume(request.header(b"last-event-id") or last_event_id)
         sub: SubscriberProtocol
         if request.path == WS_PATH:
             self.check_ready()
-            sansio, response = handshake(request.target, request.headers)
-            if response.status_code != 101:
-                detail = (
-                    response.body.decode(errors="replace").strip() or "not a WebSocket handshake"
-                )
-                raise Problem(response.status_code, f"WebSocket handshake failed: {detail}")
-            head = b"".join(sansio.data_to_send())
+            head = handshake(request.headers)
             sub = WsSubscriber(
                 self.hub,
                 flt,
                 transport,
                 connections,
-                sansio=sansio,
                 ops=self,
                 heartbeat_s=self.settings.heartbeat_seconds,
                 heartbeat=self._ws_heartbeat,

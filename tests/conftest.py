@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cluster import ClusterProcesses, cluster_processes
 from tests.support.processes import RedisProcess, ServiceProcess, redis_process, service_process
+from tests.support.sentinel import SentinelSet, sentinel_set
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,6 +25,22 @@ def redis() -> Iterator[RedisProcess]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterProcesses]:
+    """A private Redis Cluster of three primaries shared by the session (tests that fail a
+    node over start their own)."""
+    with cluster_processes() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSet]:
+    """A private primary with two replicas and three Sentinels, shared by the session (tests
+    that fail the primary over start their own)."""
+    with sentinel_set() as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="session")
 def memory_node() -> Iterator[ServiceProcess]:
     """A node on the embedded memory broker."""
     with service_process() as node:
@@ -36,8 +54,15 @@ def redis_node(redis: RedisProcess) -> Iterator[ServiceProcess]:
         yield node
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def cluster_node(redis_cluster: ClusterProcesses) -> Iterator[ServiceProcess]:
+    """A node on the private Redis Cluster."""
+    with service_process(redis_cluster.url, env={"BREAKING_REDIS_CLUSTER": "true"}) as node:
+        yield node
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def node(request: pytest.FixtureRequest) -> ServiceProcess:
-    """The behaviour suite runs once per broker, so both stay equivalent."""
+    """The behaviour suite runs once per broker (and on a Redis Cluster), so all stay equivalent."""
     fixture: ServiceProcess = request.getfixturevalue(f"{request.param}_node")
     return fixture

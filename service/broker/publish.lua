@@ -1,8 +1,9 @@
 -- Publish one event atomically: idempotency check, XADD to the capped history
--- stream, live-alert bookkeeping, PUBLISH. Either all of it happens or none.
+-- stream, live-alert bookkeeping, (S)PUBLISH. Either all of it happens or none.
 -- KEYS: stream, meta, alerts, corrected, expiry, idempotency, rate, audit, retracted
 -- ARGV: kind, body, alert_id, headline, maxlen, ttl_ms, fingerprint, idempotency_ttl_s, channel,
---       rate_limit ('0' = none), rate_window_ms, audit record (JSON, '' = none), audit maxlen
+--       rate_limit ('0' = none), rate_window_ms, audit record (JSON, '' = none), audit maxlen,
+--       publish command (PUBLISH, or SPUBLISH on a cluster: the channel shares the keys' slot)
 local stream, meta, alerts, corrected, expiry, idem, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local retracted = KEYS[9]
 local kind, body, alert_id, headline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -78,7 +79,7 @@ if ARGV[12] ~= '' then
   if kind == 'alert' then written = id end
   redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[13], '*', 'r', ARGV[12], 'e', id, 'i', written, 'b', before)
 end
-redis.call('PUBLISH', ARGV[9], id .. ' ' .. body)
+redis.call(ARGV[14], ARGV[9], id .. ' ' .. body)
 if fingerprint ~= '' then
   redis.call('SET', idem, fingerprint .. '\n' .. id .. '\n' .. body, 'EX', ARGV[8])
 end

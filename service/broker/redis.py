@@ -1,4 +1,7 @@
-"""The Redis broker: a capped stream for history, pub/sub for live, one subscription per process."""
+"""The Redis broker: a capped stream for history, pub/sub for live, one subscription per process.
+
+One Redis server, or a Redis Cluster (`redis_cluster.py` holds what differs there).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from service.broker.audit import audit_entry, bounds, cut_page
@@ -37,8 +40,9 @@ from service.broker.base import (
     covers,
     readable,
 )
-from service.broker.redis_sentinel import sentinel_client, sentinel_pool
-from service.config import Settings, describe_redis
+from service.broker.redis_cluster import UNAVAILABLE, ShardLink, client, key_prefix
+from service.broker.redis_sentinel import SentinelLink
+from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
 from service.models import AuditEntry, AuditPage, AuditQuery
 
@@ -54,21 +58,50 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _Link:
+    """Where the live subscription connects on one Redis server: plain pub/sub.
+
+    Its connections come from redis-py's own URL handling, so rediss:// and unix:// work as
+    they do for the client; each is made and closed by the reader.
+    """
+
+    publish = "PUBLISH"
+    subscribe = "SUBSCRIBE"
+    message = b"message"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+        options: dict[str, Any] = {**parse_url(url), "protocol": 2}
+        options |= {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+        self._pool = ConnectionPool(**options)
+        # For logs: where Redis is, without the URL's credentials.
+        self.where = (
+            options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+        )
+        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
+        # the reader later with the node silently unready.
+        self._pool.make_connection()  # type: ignore[no-untyped-call]
+
+    async def connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection
+
+
 class RedisBroker(Broker):
     """Any number of nodes share one Redis; each node reads every event once, in id order."""
 
     def __init__(
         self, settings: Settings, on_undecodable: Callable[[], None] = lambda: None
     ) -> None:
+        # Unset under Sentinel, whose link and client need no URL.
         self._url = settings.redis_url or ""
-        self._settings = settings
         self._on_undecodable = on_undecodable
         # A silent subscription is pinged after this long, and dropped after as long again.
         self._ping_s = settings.redis_ping_seconds
         self._size = settings.history_size
         self._idempotency_ttl = settings.idempotency_ttl_seconds
         self._audit_size = settings.audit_size
-        prefix = settings.key_prefix
+        prefix = key_prefix(settings)
         self._stream = f"{prefix}:events"
         self._meta = f"{prefix}:meta"
         self._alerts = f"{prefix}:alerts"
@@ -79,39 +112,28 @@ class RedisBroker(Broker):
         self._rate_prefix = f"{prefix}:rate:"
         self._channel = f"{prefix}:live"
         self._audit = f"{prefix}:audit"
-        # No automatic retries: a publish retried after its reply was lost could publish twice.
-        # The socket timeout leaves room for the replicas' acknowledgement (WAIT).
-        client_options: dict[str, Any] = {
-            "socket_timeout": 5 + settings.redis_min_replicas_ack_timeout_ms / 1000,
-            "socket_connect_timeout": 2,
-            "retry": Retry(NoBackoff(), 0),
-        }
-        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-        subscription_options: dict[str, Any] = {
-            "protocol": 2,
-            "socket_connect_timeout": self._ping_s,
-            "socket_timeout": self._ping_s,
-        }
-        self._subscription_pool: ConnectionPool
-        if settings.redis_sentinels:
-            self._redis = sentinel_client(settings, **client_options)
-            self._subscription_pool = sentinel_pool(settings, **subscription_options)
-        else:
-            self._redis = Redis.from_url(self._url, **client_options)
-            # The subscription's connections come from redis-py's own URL handling, so
-            # rediss:// and unix:// work as they do for the client; each is made and closed
-            # by the reader.
-            self._subscription_pool = ConnectionPool(**parse_url(self._url), **subscription_options)
         self._replicas = settings.redis_min_replicas_ack
         self._replicas_timeout_ms = settings.redis_min_replicas_ack_timeout_ms
+        self._link: _Link | ShardLink | SentinelLink
+        try:
+            # No automatic retries: a publish retried after its reply was lost could publish
+            # twice. The socket timeout leaves room for the replicas' acknowledgement (WAIT).
+            self._redis = client(
+                settings,
+                socket_timeout=5 + self._replicas_timeout_ms / 1000,
+                socket_connect_timeout=2,
+                retry=Retry(NoBackoff(), 0),
+            )
+            if isinstance(self._redis, RedisCluster):
+                self._link = ShardLink(self._redis, self._channel, self._ping_s)
+            elif settings.redis_sentinels:
+                self._link = SentinelLink(self._redis, settings, self._ping_s)
+            else:
+                self._link = _Link(self._url, self._ping_s)
+        except (*UNAVAILABLE, TypeError, ValueError) as exc:
+            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())
         self._history_script = self._redis.register_script((_SCRIPTS / "history.lua").read_text())
-        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
-        # the reader later with the node silently unready.
-        try:
-            self._connection()
-        except (RedisError, TypeError, ValueError) as exc:
-            raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._last: EventKey = (0, 0)
         self._ready = False
         self._reader: asyncio.Task[None] | None = None
@@ -131,24 +153,9 @@ class RedisBroker(Broker):
         try:
             await asyncio.wait_for(self._first_ready.wait(), timeout=3)
         except TimeoutError:
-            log.warning("Redis at %s is not reachable yet; retrying in the background", self._host)
-
-    @property
-    def _host(self) -> str:
-        """Where Redis is, without the URL's credentials."""
-        if self._settings.redis_sentinels:
-            return describe_redis(self._settings).removeprefix("Redis ")
-        kwargs = parse_url(self._url)
-        if "path" in kwargs:
-            return kwargs["path"]
-        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-    def _where(self, connection: AbstractConnection) -> str:
-        """Where a subscription went: under Sentinel, the primary's address as well."""
-        if not self._settings.redis_sentinels:
-            return self._host
-        address = f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}"
-        return f"{address}, the {self._host}"
+            log.warning(
+                "Redis at %s is not reachable yet; retrying in the background", self._link.where
+            )
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -156,19 +163,15 @@ class RedisBroker(Broker):
             await asyncio.gather(self._reader, return_exceptions=True)
         self._ready = False
         await self._redis.aclose()
-        await self._subscription_pool.aclose()
-
-    def _connection(self) -> AbstractConnection:
-        connection: AbstractConnection = self._subscription_pool.make_connection()  # type: ignore[no-untyped-call]
-        return connection
 
     async def _read_forever(self) -> None:
         delay = 0.05
         while True:
-            connection = self._connection()
+            connection: AbstractConnection | None = None
             try:
+                connection = await self._link.connection()
                 await connection.connect()  # type: ignore[no-untyped-call]
-                await connection.send_command("SUBSCRIBE", self._channel)
+                await connection.send_command(self._link.subscribe, self._channel)
                 await connection.read_response()
                 # Subscribed first, then backfill: whatever is published meanwhile arrives
                 # twice and the id check in _deliver keeps the first.
@@ -176,22 +179,21 @@ class RedisBroker(Broker):
                 self._ready = True
                 self._first_ready.set()
                 delay = 0.05
-                log.info(
-                    "subscribed to Redis at %s; live from %s", self._where(connection), self._last
-                )
+                log.info("subscribed to Redis at %s; live from %s", self._link.where, self._last)
                 await self._listen(connection)
-            except (RedisError, OSError, BrokerUnavailable) as exc:
+            except (*UNAVAILABLE, OSError, BrokerUnavailable) as exc:
                 if self._ready:
-                    log.warning("lost Redis at %s (%s); reconnecting", self._host, exc)
+                    log.warning("lost Redis at %s (%s); reconnecting", self._link.where, exc)
                 else:
-                    log.debug("Redis at %s unavailable (%s); retrying", self._host, exc)
+                    log.debug("Redis at %s unavailable (%s); retrying", self._link.where, exc)
                 self._ready = False
             except Exception:
                 # The reader is the node's only way to hear events: it must outlive any bug.
                 log.exception("Redis subscription failed unexpectedly; reconnecting")
                 self._ready = False
             finally:
-                await connection.disconnect()
+                if connection is not None:
+                    await connection.disconnect()
             # Full jitter, so a fleet of nodes does not reconnect in lockstep.
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, _BACKOFF_MAX_S)
@@ -224,7 +226,10 @@ class RedisBroker(Broker):
                 awaiting_pong = True
                 continue
             awaiting_pong = False
-            if message[0] == b"message":
+            if message[0] in (b"unsubscribe", b"sunsubscribe"):
+                # A cluster slot moved to another primary: resubscribe there and backfill.
+                raise ConnectionError(f"Redis ended the subscription ({_text(message[0])})")
+            if message[0] == self._link.message:
                 event_id, _, body = message[2].partition(b" ")
                 event = self._decode(event_id, body, "live")
                 if event is not None:
@@ -285,9 +290,10 @@ class RedisBroker(Broker):
         args += [self._idempotency_ttl, self._channel]
         args += [rate.limit, rate.window_s * 1000] if rate else [0, 0]
         args += [orjson.dumps(audit.record(draft)) if audit else "", self._audit_size]
+        args.append(self._link.publish)
         try:
             (status, value), acknowledged = await self._publish_and_wait(keys, args)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if status == b"unknown":
             raise UnknownAlert(draft.alert_id)
@@ -315,6 +321,8 @@ class RedisBroker(Broker):
         """
         if not self._replicas:
             return await self._publish_script(keys=keys, args=args), 0
+        # A cluster pipeline would send the keyless WAIT to any node: the settings refuse it.
+        assert isinstance(self._redis, Redis)
         async with self._redis.pipeline(transaction=False) as pipe:
             await self._publish_script(keys=keys, args=args, client=pipe)
             pipe.execute_command("WAIT", self._replicas, self._replicas_timeout_ms)
@@ -335,7 +343,7 @@ class RedisBroker(Broker):
                     "list[tuple[bytes, dict[bytes, bytes]]]",
                     await self._redis.xrevrange(self._audit, upper, lower, count=_AUDIT_BATCH),
                 )
-            except RedisError as exc:
+            except UNAVAILABLE as exc:
                 raise BrokerUnavailable(str(exc)) from exc
             for entry_id, fields in batch:
                 yield _audit_entry(_text(entry_id), fields)
@@ -351,7 +359,7 @@ class RedisBroker(Broker):
         try:
             keys = [self._stream, self._meta, self._retracted]
             return await self._history_script(keys=keys, args=args)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
 
     async def _history(
@@ -380,7 +388,7 @@ class RedisBroker(Broker):
                 pipe.hget(self._corrected, alert_id)
                 pipe.zscore(self._expiry, alert_id)
                 body, headline, expires = await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         if body is None or expires is None or expires <= time.time() * 1000:
             return None
@@ -399,7 +407,7 @@ class RedisBroker(Broker):
                 pipe.hmget(self._alerts, ids)
                 pipe.hmget(self._corrected, ids)
                 bodies, headlines = await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise BrokerUnavailable(str(exc)) from exc
         alerts = [
             alert

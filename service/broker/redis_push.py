@@ -13,10 +13,9 @@ import socket
 from pathlib import Path
 from typing import Any, cast
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
-from service.broker.redis_sentinel import sentinel_client
+from service.broker.redis_cluster import UNAVAILABLE, Client, client, key_prefix
 from service.config import Settings
 from service.events import Event
 from service.push.models import PushTarget, target_id
@@ -30,20 +29,15 @@ _HMGET_CHUNK = 1000
 _DONE_TTL_S = 7 * 24 * 3600
 
 
-def _client(settings: Settings) -> Redis:
-    """A client of the same Redis as the broker's: through the Sentinels when they are set."""
-    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2}
-    if settings.redis_sentinels:
-        return sentinel_client(settings, **options)
-    assert settings.redis_url is not None
-    return Redis.from_url(settings.redis_url, **options)
+def _client(settings: Settings) -> Client:
+    return client(settings, socket_timeout=5, socket_connect_timeout=2)
 
 
 class RedisPushStore(PushStore):
     """A hash of subscriptions by id, and a set of ids per region (`*` for every region)."""
 
     def __init__(self, settings: Settings) -> None:
-        prefix = settings.key_prefix
+        prefix = key_prefix(settings)
         self._subs = f"{prefix}:push:subs"
         self._region_prefix = f"{prefix}:push:region:"
         self._redis = _client(settings)
@@ -54,7 +48,7 @@ class RedisPushStore(PushStore):
             changed = await self._script(
                 keys=[self._subs], args=[self._region_prefix, target_key, body, *regions]
             )
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
         return bool(changed)
 
@@ -74,7 +68,7 @@ class RedisPushStore(PushStore):
             for start in range(0, len(ordered), _HMGET_CHUNK):
                 chunk = ordered[start : start + _HMGET_CHUNK]
                 bodies += await self._redis.hmget(self._subs, chunk)  # type: ignore[arg-type]
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
         targets = (PushTarget.decode(body) for body in bodies if body is not None)
         return [t for t in targets if t.filter.matches(event)]
@@ -87,7 +81,7 @@ class RedisPushQueue(PushQueue):
     """One consumer of the `push` group over the history stream."""
 
     def __init__(self, settings: Settings) -> None:
-        prefix = settings.key_prefix
+        prefix = key_prefix(settings)
         self._stream = f"{prefix}:events"
         self._done_prefix = f"{prefix}:push:done:"
         self._claim_ms = int(settings.push_claim_seconds * 1000)
@@ -110,7 +104,7 @@ class RedisPushQueue(PushQueue):
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise PushBackendError(str(exc)) from exc
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
         self._group_ready = True
 
@@ -132,7 +126,7 @@ class RedisPushQueue(PushQueue):
             if "NOGROUP" in str(exc):
                 self._group_ready = False  # Redis came back empty: make the group again
             raise PushBackendError(str(exc)) from exc
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
         event = Event.decode(token, fields[b"e"])
         return Job(event, token, {d.decode() for d in cast("set[bytes]", done)})
@@ -152,7 +146,7 @@ class RedisPushQueue(PushQueue):
                 pipe.sadd(key, target_id)
                 pipe.expire(key, _DONE_TTL_S)
                 await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
 
     async def keep(self, job: Job) -> None:
@@ -160,7 +154,7 @@ class RedisPushQueue(PushQueue):
             await self._redis.xclaim(
                 self._stream, _GROUP, self._consumer, 0, [job.token], justid=True
             )
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
 
     async def finish(self, job: Job) -> None:
@@ -169,13 +163,13 @@ class RedisPushQueue(PushQueue):
                 pipe.xack(self._stream, _GROUP, job.token)
                 pipe.delete(self._done_prefix + job.token)
                 await pipe.execute()
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
 
     async def depth(self) -> int:
         try:
             groups = await self._redis.xinfo_groups(self._stream)
-        except RedisError as exc:
+        except UNAVAILABLE as exc:
             raise PushBackendError(str(exc)) from exc
         for group in groups:
             if group["name"] in (_GROUP, _GROUP.encode()):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import ConnectionPool, SSLConnection, parse_url
+from redis.asyncio.connection import AbstractConnection, SSLConnection, parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from service.config import Settings
+from service.config import Settings, describe_redis
 
 # Asking a Sentinel is quick or the Sentinel is gone: the next one is tried.
 _SENTINEL_TIMEOUT_S = 1.0
@@ -53,17 +53,6 @@ def _server_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def sentinel_pool(settings: Settings, **options: Any) -> ConnectionPool:
-    """A pool whose connections go to the primary the Sentinels name when each is opened."""
-    assert settings.redis_sentinel_master is not None
-    return _OwnSentinelPool(  # type: ignore[no-untyped-call]
-        settings.redis_sentinel_master,
-        _sentinel(settings),
-        **_server_options(settings),
-        **options,
-    )
-
-
 def sentinel_client(settings: Settings, **options: Any) -> Redis:
     """A client of the current primary; closing it closes its Sentinel connections too."""
     assert settings.redis_sentinel_master is not None
@@ -74,3 +63,36 @@ def sentinel_client(settings: Settings, **options: Any) -> Redis:
         **options,
     )
     return client
+
+
+class SentinelLink:
+    """Where the live subscription connects under Sentinel: plain pub/sub on the primary the
+    Sentinels name when each connection is made (the reader backfills after every one)."""
+
+    publish = "PUBLISH"
+    subscribe = "SUBSCRIBE"
+    message = b"message"
+
+    def __init__(self, primary: Redis, settings: Settings, timeout: float) -> None:
+        pool = primary.connection_pool
+        assert isinstance(pool, SentinelConnectionPool)
+        # The command client's Sentinels, so closing the client closes them once.
+        self._pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            pool.service_name,
+            pool.sentinel_manager,
+            **_server_options(settings),
+            # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
+            protocol=2,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+        )
+        self._sentinels = describe_redis(settings).removeprefix("Redis ")
+        # For logs: the Sentinels until a primary is found, then its address as well.
+        self.where = self._sentinels
+
+    async def connection(self) -> AbstractConnection:
+        """An unconnected RESP2 connection, to the primary the Sentinels name now."""
+        host, port = await self._pool.get_master_address()  # type: ignore[no-untyped-call]
+        self.where = f"{host}:{port}, the {self._sentinels}"
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection

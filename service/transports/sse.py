@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import orjson
@@ -47,8 +48,8 @@ def sse_heartbeat(every_s: float) -> bytes:
     return sse_control("heartbeat", {"every": every_s})
 
 
-def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
-    """The response head and `retry:` hint; the body is close-delimited, one write per event."""
+@functools.lru_cache(maxsize=256)
+def _sse_head(retry_ms: int, extra: tuple[tuple[str, str], ...]) -> bytes:
     headers = [
         ("content-type", "text/event-stream; charset=utf-8"),
         ("cache-control", "no-cache"),
@@ -57,6 +58,13 @@ def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
         *extra,
     ]
     return http_head(200, headers) + b"retry: %d\n\n" % retry_ms
+
+
+def sse_head(retry_ms: int, extra: list[tuple[str, str]]) -> bytes:
+    """The response head and `retry:` hint; the body is close-delimited, one write per event.
+
+    Made once per distinct CORS answer: a reconnect storm's heads are all alike."""
+    return _sse_head(retry_ms, tuple(extra))
 
 
 class SseSubscriber(SubscriberProtocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -69,7 +70,7 @@ class SubscriberProtocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         loop = asyncio.get_running_loop()
         self._drained = loop.create_future()
-        self._paused_at = loop.time()
+        self._paused_at = time.monotonic()
         # Replies the client does not read are not produced: stop reading what it sends.
         self.transport.pause_reading()
 

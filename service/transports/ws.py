@@ -1,20 +1,29 @@
-"""WebSocket: the frame encoding, and subscribers whose wire websockets' Sans-I/O protocol parses."""
+"""WebSocket: the handshake, the frame encoding, and subscribers reading the client's frames.
+
+A subscriber keeps no parser while it is idle: the frames a client sends (pongs, `subscribe`
+ops, a close) are rare and small, so each read parses them with websockets' frame parser and
+keeps at most the bytes of an incomplete frame. websockets' connection-level Sans-I/O protocol
+would be the larger part of every idle subscriber's memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import binascii
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
-from websockets.datastructures import Headers
+from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.frames import Close, CloseCode, Frame, Opcode
-from websockets.http11 import Request, Response
-from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
+from websockets.utils import accept_key
 
 from service.events import Event, EventKey, format_id
 from service.filters import Filter
 from service.problems import Problem
+from service.transports.http import http_head
 from service.transports.subscriber import Roster, SubscriberProtocol
 
 _NO_POSITION: EventKey = (0, 0)
@@ -22,11 +31,21 @@ _NO_POSITION: EventKey = (0, 0)
 _SILENT_BEATS = 3
 # Client frames are small ops; anything larger is a protocol error.
 _MAX_CLIENT_FRAME = 16 * 1024
+# `ready` frames by (filter, position), shared by the subscribers that go live together.
+_READY: dict[tuple[Filter, EventKey], bytes] = {}
+_READY_KEPT = 1024
 
 
 def ws_frame(text: bytes) -> bytes:
-    """An unmasked server text frame: the same bytes serve every WebSocket subscriber."""
-    return Frame(Opcode.TEXT, text).serialize(mask=False)
+    """An unmasked, final server text frame (RFC 6455 5.2): the same bytes serve every
+    WebSocket subscriber. Written here because a connect writes one (`ready`), and
+    websockets' general serializer costs more than the rest of the frame's making."""
+    size = len(text)
+    if size < 126:
+        return bytes((0x81, size)) + text
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + text
+    return b"\x81\x7f" + size.to_bytes(8, "big") + text
 
 
 def ws_control(event: str, event_id: str | None, data: dict[str, Any]) -> bytes:
@@ -71,25 +90,53 @@ class Resubscriber(Protocol):
     def resubscribe(self, sub: WsSubscriber, op: Mapping[str, Any]) -> None: ...
 
 
-def handshake(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[ServerProtocol, Response]:
-    """Validate the upgrade and build the 101 (or error) response, with no extensions."""
-    sansio = ServerProtocol(max_size=_MAX_CLIENT_FRAME)
-    fields = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers])
-    response = sansio.accept(Request(target.decode("latin-1"), fields))
-    sansio.send_response(response)
-    if response.status_code == 101:
-        # The protocol was built expecting to parse the request itself, and its parser would
-        # keep that request (every header) alive for the life of the connection. httptools
-        # has parsed it already: a fresh parser in the OPEN state reads frames only.
-        sansio.parser = sansio.parse()
-        next(sansio.parser)
-    return sansio, response
+def handshake(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The 101 response to a WebSocket upgrade request (RFC 6455 4.2.1), with no extensions and
+    no subprotocol; raises Problem when the request is not a WebSocket handshake."""
+    tokens: dict[bytes, list[bytes]] = {b"connection": [], b"upgrade": []}
+    keys: list[bytes] = []
+    version = b""
+    for name, value in headers:
+        if name in tokens:
+            tokens[name] += value.lower().replace(b" ", b"").replace(b"\t", b"").split(b",")
+        elif name == b"sec-websocket-key":
+            keys.append(value)
+        elif name == b"sec-websocket-version":
+            version = value.strip()
+    if b"websocket" not in tokens[b"upgrade"] or b"upgrade" not in tokens[b"connection"]:
+        raise Problem(
+            426,
+            "WebSocket handshake failed: expected Upgrade: websocket and Connection: Upgrade",
+            headers={"upgrade": "websocket", "connection": "Upgrade"},
+        )
+    if version != b"13":
+        raise Problem(
+            426,
+            "WebSocket handshake failed: only Sec-WebSocket-Version 13 is spoken",
+            headers={"sec-websocket-version": "13"},
+        )
+    if len(keys) != 1 or not _valid_key(keys[0]):
+        raise Problem(
+            400, "WebSocket handshake failed: expected one Sec-WebSocket-Key of 16 base64 bytes"
+        )
+    accept = accept_key(keys[0].decode("ascii"))
+    return http_head(
+        101,
+        [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-accept", accept)],
+    )
+
+
+def _valid_key(key: bytes) -> bool:
+    try:
+        return len(binascii.a2b_base64(key, strict_mode=True)) == 16
+    except binascii.Error:
+        return False
 
 
 class WsSubscriber(SubscriberProtocol):
     """One WebSocket: reads pings, pongs, closes and `subscribe` ops; events are written by the hub."""
 
-    __slots__ = ("_fragments", "_heartbeat", "heartbeat_s", "last_seen", "ops", "sansio")
+    __slots__ = ("_fragments", "_heartbeat", "_partial", "heartbeat_s", "last_seen", "ops")
 
     codec = WS
 
@@ -100,41 +147,85 @@ class WsSubscriber(SubscriberProtocol):
         transport: asyncio.Transport,
         connections: set[Any],
         *,
-        sansio: ServerProtocol,
         ops: Resubscriber,
         heartbeat_s: float,
         heartbeat: bytes,
     ) -> None:
         super().__init__(roster, flt, transport, connections)
-        self.sansio = sansio
         self.ops = ops
         self.heartbeat_s = heartbeat_s
         self._heartbeat = heartbeat
-        self.last_seen = asyncio.get_running_loop().time()
-        # The parts of a fragmented message so far, with its first frame's opcode; the
-        # Sans-I/O protocol yields frames, not messages, and bounds their total size.
+        self.last_seen = time.monotonic()
+        # The bytes of a frame not yet complete, and the parts of a fragmented message so far
+        # with its first frame's opcode; both None between messages.
+        self._partial: bytes | None = None
         self._fragments: tuple[Opcode, list[bytes]] | None = None
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = asyncio.get_running_loop().time()
-        self.sansio.receive_data(data)
-        for frame in self.sansio.events_received():
-            if self.transport.is_closing():
-                # Dropped over the write bound, or closed: the rest is not answered.
-                return
-            if not isinstance(frame, Frame):
+        self.last_seen = time.monotonic()
+        reader = StreamReader()
+        reader.feed_data(self._partial + data if self._partial else data)
+        self._partial = None
+        while reader.buffer and not self.transport.is_closing():
+            # Dropped over the write bound, or closed: the rest is not answered.
+            unread = bytes(reader.buffer)
+            parser = Frame.parse(reader.read_exact, mask=True, max_size=_MAX_CLIENT_FRAME)
+            try:
+                next(parser)
+            except StopIteration as parsed:
+                self._on_frame(parsed.value)
                 continue
-            if frame.opcode in (Opcode.TEXT, Opcode.BINARY) and not frame.fin:
-                self._fragments = (frame.opcode, [bytes(frame.data)])
-            elif frame.opcode is Opcode.CONT and self._fragments is not None:
-                self._fragments[1].append(bytes(frame.data))
-                if frame.fin:
-                    opcode, parts = self._fragments
-                    self._fragments = None
-                    self._on_message(opcode, b"".join(parts))
-            elif frame.opcode in (Opcode.TEXT, Opcode.BINARY):
-                self._on_message(frame.opcode, bytes(frame.data))
-        self._flush()
+            except PayloadTooBig as exc:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
+                return
+            except ProtocolError as exc:
+                self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+                return
+            # The parser waits for more: the frame is read again, whole, when the rest arrives.
+            self._partial = unread
+            return
+
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.PING:
+            self.send(Frame(Opcode.PONG, frame.data).serialize(mask=False))
+        elif opcode is Opcode.CLOSE:
+            self._on_close(bytes(frame.data))
+        elif opcode is Opcode.PONG:
+            return
+        elif opcode is Opcode.CONT:
+            if self._fragments is None:
+                self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+                return
+            parts = self._fragments[1]
+            parts.append(bytes(frame.data))
+            if sum(map(len, parts)) > _MAX_CLIENT_FRAME:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            elif frame.fin:
+                opcode, self._fragments = self._fragments[0], None
+                self._on_message(opcode, b"".join(parts))
+        elif self._fragments is not None:
+            self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+        elif not frame.fin:
+            self._fragments = (opcode, [bytes(frame.data)])
+        else:
+            self._on_message(opcode, bytes(frame.data))
+
+    def _on_close(self, data: bytes) -> None:
+        """The client's closing handshake: echo its code (RFC 6455 5.5.1), then close."""
+        try:
+            if data:
+                Close.parse(data)
+        except (ProtocolError, UnicodeDecodeError) as exc:
+            self._fail(CloseCode.PROTOCOL_ERROR, f"invalid close frame: {exc}")
+            return
+        self.send(Frame(Opcode.CLOSE, data[:2]).serialize(mask=False))
+        self.transport.close()
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): a close frame saying why, then the close."""
+        self.send(Frame(Opcode.CLOSE, Close(code, reason[:120]).serialize()).serialize(mask=False))
+        self.transport.close()
 
     def _on_message(self, opcode: Opcode, data: bytes) -> None:
         if opcode is Opcode.BINARY:
@@ -144,19 +235,9 @@ class WsSubscriber(SubscriberProtocol):
             text = data.decode()
         except UnicodeDecodeError as exc:
             # RFC 6455 8.1: a text message that is not UTF-8 fails the connection with 1007.
-            self.sansio.fail(CloseCode.INVALID_DATA, f"invalid UTF-8 at byte {exc.start}")
+            self._fail(CloseCode.INVALID_DATA, f"invalid UTF-8 at byte {exc.start}")
             return
         self._on_op(text)
-
-    def _flush(self) -> None:
-        """Write what the protocol produced itself (pongs, close replies); close when it is done."""
-        for chunk in self.sansio.data_to_send():
-            if chunk:
-                self.send(chunk)
-            else:
-                self.transport.close()
-        if self.sansio.close_expected():
-            self.transport.close()
 
     def _on_op(self, raw: str) -> None:
         try:
@@ -177,8 +258,16 @@ class WsSubscriber(SubscriberProtocol):
         self.send(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
-        event_id = format_id(position) if position != _NO_POSITION else None
-        return ws_control("ready", event_id, {"filters": self.filter.describe()})
+        # A reconnect storm goes live at one position with a handful of filters.
+        key = (self.filter, position)
+        marker = _READY.get(key)
+        if marker is None:
+            event_id = format_id(position) if position != _NO_POSITION else None
+            marker = ws_control("ready", event_id, {"filters": self.filter.describe()})
+            if len(_READY) >= _READY_KEPT:
+                _READY.clear()
+            _READY[key] = marker
+        return marker
 
     def send_reset(self) -> None:
         self.send(_RESET)

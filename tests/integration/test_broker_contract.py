@@ -1,8 +1,8 @@
 """The Broker contract: one behaviour suite run in-process over the memory broker and Redis.
 
 Every test here runs once per broker, so the embedded default and the Redis one stay
-equivalent; the Redis brokers share the session's private redis-server, each under a key
-prefix of its own.
+equivalent; the Redis brokers share the session's private redis-server, or its private
+Redis Cluster, each under a key prefix of its own.
 """
 
 from __future__ import annotations
@@ -29,28 +29,36 @@ from service.broker.redis import RedisBroker
 from service.config import Settings
 from service.events import Event, EventKey, stored_body
 from tests.faults.proxy import proxy_to
+from tests.support.cluster import ClusterProcesses
 from tests.support.processes import RedisProcess, redis_process, wait_until
+from tests.support.sentinel import SentinelSet
 
 NewBroker = Callable[..., Broker]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """The Redis URL the brokers use, or None for the memory broker."""
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The brokers' Redis settings: none for the memory broker."""
     if request.param == "memory":
-        return None
+        return {}
+    if request.param == "cluster":
+        cluster: ClusterProcesses = request.getfixturevalue("redis_cluster")
+        return {"redis_url": cluster.url, "redis_cluster": True}
+    if request.param == "sentinel":
+        sentinel: SentinelSet = request.getfixturevalue("redis_sentinel")
+        return sentinel.settings()
     redis: RedisProcess = request.getfixturevalue("redis")
-    return redis.url
+    return {"redis_url": redis.url}
 
 
 @pytest.fixture
-async def new_broker(backend: str | None) -> AsyncIterator[NewBroker]:
+async def new_broker(backend: dict[str, Any]) -> AsyncIterator[NewBroker]:
     """Make brokers with settings of the test's choosing; each is closed at the end."""
     made: list[Broker] = []
 
     def make(**settings: Any) -> Broker:
-        config = Settings(redis_url=backend, key_prefix=f"contract-{uuid.uuid4().hex}", **settings)
-        broker = MemoryBroker(config) if backend is None else RedisBroker(config)
+        config = Settings(**backend, key_prefix=f"contract-{uuid.uuid4().hex}", **settings)
+        broker = RedisBroker(config) if config.uses_redis else MemoryBroker(config)
         made.append(broker)
         return broker
 

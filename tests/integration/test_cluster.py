@@ -1,4 +1,4 @@
-"""Several nodes on one private Redis, and that Redis failing under them."""
+"""Several nodes on one private Redis (or Redis Cluster), and that Redis failing under them."""
 
 from __future__ import annotations
 
@@ -25,9 +25,15 @@ from tests.support.processes import (
 )
 
 
-@pytest.fixture(scope="module")
-def pair(redis: RedisProcess) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    with service_process(redis.url) as one, service_process(redis.url) as two:
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Two nodes on the private Redis, then on the private Redis Cluster, so that every
+    cross-node case here holds on both."""
+    if request.param == "cluster":
+        url, env = request.getfixturevalue("redis_cluster").url, {"BREAKING_REDIS_CLUSTER": "true"}
+    else:
+        url, env = request.getfixturevalue("redis").url, {}
+    with service_process(url, env=env) as one, service_process(url, env=env) as two:
         yield one, two
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 import websockets
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from websockets.server import ServerProtocol
+from uvicorn.server import ServerState
 
 from service.takeover import TakeoverProtocol
 from tests.support.processes import ALLOWED_ORIGIN, ServiceProcess, free_port, service_env
@@ -159,6 +160,80 @@ def test_a_percent_encoded_subscribe_path_is_taken_over(memory_node: ServiceProc
     assert b"text/event-stream" in answer
 
 
+def _trickled(node: ServiceProcess, request: bytes, until: bytes) -> bytes:
+    """Send `request` a few bytes per packet, as a slow client or a small MTU would."""
+    with socket.create_connection(("127.0.0.1", node.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(request), 3):
+            sock.sendall(request[start : start + 3])
+        data = b""
+        while until not in data and (chunk := sock.recv(65536)):
+            data += chunk
+        return data
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "until", "expected"),
+    [
+        (
+            b"GET /v1/events?region=mena HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"retry: ",
+            b"text/event-stream",
+        ),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"}", b'"ok"'),
+        (b"GET /v1/events?region=atlantis HTTP/1.1\r\nHost: x\r\n\r\n", b"}", b"atlantis"),
+    ],
+)
+def test_a_head_that_arrives_in_pieces_is_served_like_one_that_does_not(
+    memory_node: ServiceProcess, request_bytes: bytes, until: bytes, expected: bytes
+) -> None:
+    answer = _trickled(memory_node, request_bytes, until)
+    assert expected in answer
+    assert answer.count(b"HTTP/1.1") == 1
+
+
+def test_websocket_frames_sent_with_the_handshake_are_read(memory_node: ServiceProcess) -> None:
+    """A client may send its first op before it reads the 101: the op is answered, not lost."""
+    op = b'{"op":"subscribe","region":"atlantis"}'
+    frame = bytes((0x81, 0x80 | len(op))) + b"\0\0\0\0" + op  # masked with a zero key
+    handshake = (
+        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answer = _raw(memory_node, handshake + frame, b"atlantis")
+    assert answer.startswith(b"HTTP/1.1 101")
+    # RFC 6455 1.3's example key and the accept it must give.
+    assert b"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer
+    assert b'"event":"error"' in answer
+    assert b"atlantis" in answer
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", 400),
+        (
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: c2hvcnQ=\r\n",
+            400,
+        ),
+        (
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            426,
+        ),
+        (b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n", 426),
+    ],
+)
+def test_an_invalid_websocket_handshake_is_a_problem(
+    memory_node: ServiceProcess, fields: bytes, status: int
+) -> None:
+    answer = _raw(memory_node, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n", b"}")
+    assert answer.startswith(f"HTTP/1.1 {status}".encode())
+    assert b"application/problem+json" in answer
+    assert b"WebSocket handshake failed" in answer
+
+
 def test_the_pinned_versions_and_private_names_the_takeover_relies_on() -> None:
     """An upgrade of uvicorn, httptools or websockets fails here, at the cause."""
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -200,10 +275,13 @@ def test_the_pinned_versions_and_private_names_the_takeover_relies_on() -> None:
     assert "self.url" in inspect.getsource(HttpToolsProtocol.on_url)
     assert "self.headers" in inspect.getsource(HttpToolsProtocol.on_message_begin)
     assert issubclass(TakeoverProtocol, HttpToolsProtocol)
-    # websockets' Sans-I/O protocol: the handshake swaps in a frame-only parser.
-    server = ServerProtocol()
-    assert inspect.isgenerator(server.parser)
-    assert callable(server.parse)
+    # The front protocol (service/front.py) is built as uvicorn builds its own, with the same
+    # keywords, joins the server's connection set, and is closed by its graceful shutdown.
+    startup = inspect.getsource(uvicorn.Server.startup)
+    for keyword in ("config=config", "server_state=self.server_state", "app_state=", "_loop="):
+        assert keyword in startup, keyword
+    assert "connection.shutdown()" in inspect.getsource(uvicorn.Server.shutdown)
+    assert isinstance(ServerState().connections, set)
 
 
 def test_create_app_under_a_plain_asgi_server_refuses_to_start() -> None:

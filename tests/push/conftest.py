@@ -8,7 +8,8 @@ import pytest
 
 from service.push.keys import generate
 from tests.push.pushservice import PushService, push_service
-from tests.support.processes import RedisProcess, ServiceProcess, service_process
+from tests.support.cluster import ClusterProcesses
+from tests.support.processes import ServiceProcess, service_process
 
 VAPID_PRIVATE, VAPID_PUBLIC = generate()
 
@@ -32,14 +33,20 @@ async def pushes() -> AsyncIterator[PushService]:
         yield service
 
 
-@pytest.fixture(scope="module", params=["memory", "redis"])
+@pytest.fixture(scope="module", params=["memory", "redis", "cluster"])
 def push_node(request: pytest.FixtureRequest) -> Iterator[ServiceProcess]:
-    """A node with push on, once per broker so both stay equivalent."""
+    """A node with push on, once per broker (and on a Redis Cluster) so all stay equivalent."""
     if request.param == "memory":
         with service_process(env=push_env()) as node:
             yield node
         return
-    redis: RedisProcess = request.getfixturevalue("redis")
     # Its own key prefix, so the session's other nodes on this Redis never share its group.
-    with service_process(redis.url, env=push_env(BREAKING_KEY_PREFIX="push-suite")) as node:
+    env = push_env(BREAKING_KEY_PREFIX="push-suite")
+    if request.param == "cluster":
+        cluster: ClusterProcesses = request.getfixturevalue("redis_cluster")
+        url = cluster.url
+        env["BREAKING_REDIS_CLUSTER"] = "true"
+    else:
+        url = request.getfixturevalue("redis").url
+    with service_process(url, env=env) as node:
         yield node

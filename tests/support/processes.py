@@ -74,15 +74,16 @@ class RedisProcess:
 
     `mode` "tls" serves only TLS on `port` with certificates made for it, and requires a
     client certificate; "unix" serves only a unix socket in `dir`. With `password`, clients
-    and replicas must sign in (`requirepass`, `masterauth`); `args` are more options.
+    and replicas must sign in (`requirepass`, `masterauth`).
     """
 
     port: int = field(default_factory=free_port)
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bp-redis-")))
     proc: subprocess.Popen[bytes] | None = None
     mode: RedisMode = "tcp"
+    # More redis-server options (a cluster node's, say), appended to the command line.
+    options: tuple[str, ...] = ()
     password: str | None = None
-    args: list[str] = field(default_factory=list)
 
     @property
     def socket_path(self) -> Path:
@@ -121,7 +122,7 @@ class RedisProcess:
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
             args += ["--tls-cert-file", "redis.crt", "--tls-key-file", "redis.key"]
             args += ["--tls-ca-cert-file", "ca.crt"]
-        self._run([*args, *self.args])
+        self._run([*args, *self.options])
 
     def _run(self, args: list[str]) -> None:
         self.proc = subprocess.Popen(
@@ -199,9 +200,11 @@ def _resp(*args: str | bytes) -> bytes:
 
 
 @contextmanager
-def redis_process(*, appendonly: bool = False, mode: RedisMode = "tcp") -> Iterator[RedisProcess]:
+def redis_process(
+    *, appendonly: bool = False, mode: RedisMode = "tcp", options: tuple[str, ...] = ()
+) -> Iterator[RedisProcess]:
     """Start a private redis-server and always end it by pid."""
-    redis = RedisProcess(mode=mode)
+    redis = RedisProcess(mode=mode, options=options)
     redis.start(appendonly=appendonly)
     try:
         yield redis

@@ -65,14 +65,18 @@ class SentinelSet:
     servers: list[RedisProcess] = field(default_factory=list)
     sentinels: list[SentinelProcess] = field(default_factory=list)
 
-    def env(self) -> dict[str, str]:
-        """A node's configuration: the Sentinels, their password and the data password."""
+    def settings(self) -> dict[str, str]:
+        """The Sentinels, their password and the data password, as Settings' keywords."""
         return {
-            "BREAKING_REDIS_SENTINELS": ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels),
-            "BREAKING_REDIS_SENTINEL_MASTER": MASTER,
-            "BREAKING_REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
-            "BREAKING_REDIS_URL": f"redis://:{DATA_PASSWORD}@/0",
+            "redis_sentinels": ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels),
+            "redis_sentinel_master": MASTER,
+            "redis_sentinel_password": SENTINEL_PASSWORD,
+            "redis_url": f"redis://:{DATA_PASSWORD}@/0",
         }
+
+    def env(self) -> dict[str, str]:
+        """The same as a node's environment."""
+        return {f"BREAKING_{name.upper()}": value for name, value in self.settings().items()}
 
     def primary(self) -> RedisProcess:
         """The server every Sentinel names as primary now."""
@@ -100,17 +104,17 @@ def _replicas_online(primary: RedisProcess, count: int) -> bool:
     return info.count("state=online") >= count
 
 
-def _replica_args(primary: RedisProcess) -> list[str]:
+def _replica_args(primary: RedisProcess) -> tuple[str, ...]:
     # Redis 7 waits 5 s for more replicas before a diskless full sync by default.
     primary.command("CONFIG", "SET", "repl-diskless-sync-delay", "0")
-    return ["--replicaof", "127.0.0.1", str(primary.port)]
+    return ("--replicaof", "127.0.0.1", str(primary.port))
 
 
 @contextmanager
 def replica_process(primary: RedisProcess) -> Iterator[RedisProcess]:
     """A replica of `primary`, in sync when the block starts, ended by pid when it ends."""
     online = primary.command("INFO", "replication").decode().count("state=online")
-    replica = RedisProcess(password=primary.password, args=_replica_args(primary))
+    replica = RedisProcess(password=primary.password, options=_replica_args(primary))
     replica.start()
     try:
         wait_until(lambda: _replicas_online(primary, online + 1), 15, "the replica in sync")
@@ -128,9 +132,9 @@ def sentinel_set(replicas: int = 2, sentinels: int = 3) -> Iterator[SentinelSet]
     with ExitStack() as stack:
         for index in range(replicas + 1):
             # Any of them may be primary after a failover and serve a full sync.
-            args = ["--repl-diskless-sync-delay", "0"]
-            args += _replica_args(deployment.servers[0]) if index else []
-            server = RedisProcess(password=DATA_PASSWORD, args=args)
+            args: tuple[str, ...] = ("--repl-diskless-sync-delay", "0")
+            args += _replica_args(deployment.servers[0]) if index else ()
+            server = RedisProcess(password=DATA_PASSWORD, options=args)
             stack.callback(shutil.rmtree, server.dir, ignore_errors=True)
             stack.callback(server.stop)
             server.start()

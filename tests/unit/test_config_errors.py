@@ -83,6 +83,31 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             {"BREAKING_VAPID_PRIVATE_KEY": "dev-short-but-secret"},
             "BREAKING_VAPID_PRIVATE_KEY=…: must be the raw 32-byte P-256 private key",
         ),
+        (
+            {"BREAKING_REDIS_CLUSTER": "true"},
+            "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster",
+        ),
+        (
+            {"BREAKING_REDIS_CLUSTER": "true", "BREAKING_REDIS_URL": "unix:///run/redis.sock"},
+            "BREAKING_REDIS_CLUSTER needs BREAKING_REDIS_URL to name one node of the cluster",
+        ),
+        (
+            {
+                "BREAKING_REDIS_CLUSTER": "true",
+                "BREAKING_REDIS_URL": "redis://10.0.0.1:6379",
+                "BREAKING_REDIS_SENTINELS": "sentinel-a:26379",
+                "BREAKING_REDIS_SENTINEL_MASTER": "mymaster",
+            },
+            "BREAKING_REDIS_CLUSTER and BREAKING_REDIS_SENTINELS exclude each other",
+        ),
+        (
+            {
+                "BREAKING_REDIS_CLUSTER": "true",
+                "BREAKING_REDIS_URL": "redis://10.0.0.1:6379",
+                "BREAKING_REDIS_MIN_REPLICAS_ACK": "1",
+            },
+            "BREAKING_REDIS_MIN_REPLICAS_ACK is not supported with BREAKING_REDIS_CLUSTER",
+        ),
     ],
 )
 def test_bad_setting_is_named_by_its_variable(

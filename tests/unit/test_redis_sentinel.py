@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 
-from service.broker.redis_sentinel import sentinel_pool
+from service.broker.redis_sentinel import SentinelLink, sentinel_client
 from service.config import Settings
 
 
@@ -15,26 +15,33 @@ def _settings(url: str | None = None) -> Settings:
 
 
 async def test_tls_credentials_and_database_reach_the_primary_connections() -> None:
-    url = "rediss://alice:s3cret@ignored.example:6380/3?ssl_ca_certs=/etc/ca.pem"
-    pool = sentinel_pool(_settings(url), protocol=2)
+    settings = _settings("rediss://alice:s3cret@ignored.example:6380/3?ssl_ca_certs=/etc/ca.pem")
+    client = sentinel_client(settings, socket_timeout=2)
+    link = SentinelLink(client, settings, timeout=1)
     try:
-        assert pool.connection_class is SentinelManagedSSLConnection
-        options = pool.connection_kwargs
-        assert (options["username"], options["password"], options["db"]) == ("alice", "s3cret", 3)
-        assert options["ssl_ca_certs"] == "/etc/ca.pem"
-        assert options["protocol"] == 2
-        # The Sentinels say where the primary is: the URL's host and port are not used.
-        assert "ignored.example" not in repr(options)
-        assert "port" not in options
+        for pool, protocol in ((client.connection_pool, None), (link._pool, 2)):
+            assert pool.connection_class is SentinelManagedSSLConnection
+            options = pool.connection_kwargs
+            assert (options["username"], options["password"]) == ("alice", "s3cret")
+            assert (options["db"], options["ssl_ca_certs"]) == (3, "/etc/ca.pem")
+            assert options.get("protocol") == protocol
+            # The Sentinels say where the primary is: the URL's host and port are not used.
+            assert "ignored.example" not in repr(options)
+            assert "port" not in options
+        assert (
+            link.where
+            == "primary 'news' via Sentinels 127.0.0.1:26379 (rediss://alice:***@ignored.example:6380/3?ssl_ca_certs=/etc/ca.pem)"
+        )
     finally:
-        await pool.aclose()
+        await client.aclose()
 
 
 async def test_without_a_url_the_primary_is_plain_tcp_database_0() -> None:
-    pool = sentinel_pool(_settings())
+    client = sentinel_client(_settings())
     try:
+        pool = client.connection_pool
         assert pool.connection_class is SentinelManagedConnection
         assert pool.connection_kwargs.get("db", 0) == 0
         assert pool.connection_kwargs.get("password") is None
     finally:
-        await pool.aclose()
+        await client.aclose()

@@ -1,0 +1,167 @@
+"""The protocol every connection starts with: a first request to the subscribe routes is served
+here, anything else is handed to uvicorn's protocol with the bytes read so far.
+
+A reconnect storm is thousands of connections whose only request is `GET /v1/events` or
+`GET /v1/ws`. Serving those without building uvicorn's per-connection protocol (its parser,
+flow control, address lookups, keep-alive state) is most of what makes a connect cheap; the
+ASGI routes, and a subscribe request that follows an ASGI one on a keep-alive connection,
+are uvicorn's as before (service/takeover.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+
+from service import limits
+from service.admission import BAD_HEAD, PIPELINED, Admission
+from service.subscribe import SUBSCRIBE_PATHS, WS_PATH, SubscribeRequest
+from service.takeover import TakeoverProtocol
+
+_END = b"\r\n\r\n"
+
+
+class FrontProtocol(Admission, asyncio.Protocol):
+    """Admits the connection, reads its first request line, and serves it or hands it on."""
+
+    # Bound per node by front_protocol(): the class for a connection that is not a subscriber.
+    asgi: type[TakeoverProtocol]
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # What uvicorn gives its own protocol, passed on if the connection goes to ASGI.
+        self._uvicorn = (config, server_state, app_state)
+        self.connections: set[Any] = server_state.connections
+        self.loop = _loop or asyncio.get_event_loop()
+        self._buffer = b""
+        self._lease = None
+        self._peer = None
+        self._refusal = None
+        self._head_timer = None
+        self._header_count = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self._admit(peer[0] if isinstance(peer, tuple) else None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self._release()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: a connection still sending its head is closed."""
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self._buffer += data
+        end = self._buffer.find(_END)
+        if self._refusal is not None:
+            if end >= 0:
+                self._refuse(*self._refusal)
+            return
+        line_end = self._buffer.find(b"\r\n")
+        if line_end >= 0 and _subscribe_path(self._buffer[:line_end]) is None:
+            self._hand_to_asgi()
+        elif end >= 0:
+            self._serve(end + len(_END))
+        elif len(self._buffer) > self.node.settings.max_header_bytes:
+            self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
+
+    def _serve(self, head_end: int) -> None:
+        head, rest = self._buffer[:head_end], self._buffer[head_end:]
+        self._buffer = b""
+        if head_end > self.node.settings.max_header_bytes:
+            self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
+            return
+        parser = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            # A callback that raised Refused reaches here as the parser's callback error.
+            self._refuse(*(self._refusal or (limits.BAD_REQUEST, BAD_HEAD)))
+            return
+        self._admit_client(self._headers)
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
+            return
+        path = _subscribe_path(head[: head.find(b"\r\n")])
+        assert path is not None
+        if rest and path != WS_PATH:
+            self._answer_and_close(PIPELINED)
+            return
+        request = SubscribeRequest(
+            path,
+            parser.get_method().decode("ascii"),
+            self._url,
+            httptools.parse_url(self._url).query or b"",
+            self._headers,
+        )
+        self.connections.discard(self)
+        if self._subscribe(request, self.connections) and rest:
+            # A WebSocket client's first frames, sent before it read the 101.
+            subscriber = self.transport.get_protocol()
+            assert isinstance(subscriber, asyncio.Protocol)
+            subscriber.data_received(rest)
+
+    def _hand_to_asgi(self) -> None:
+        """From here uvicorn's protocol speaks the connection, starting with what was read."""
+        config, server_state, app_state = self._uvicorn
+        protocol = self.asgi(
+            config=config, server_state=server_state, app_state=app_state, _loop=self.loop
+        )
+        deadline = self._head_timer.when() if self._head_timer is not None else None
+        self._cancel_head_timer()
+        self.connections.discard(self)
+        protocol.adopt(self._lease, self._peer, deadline)
+        self._lease = None
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        buffered, self._buffer = self._buffer, b""
+        protocol.data_received(buffered)
+
+    # -- httptools callbacks, for the subscribe request's head ---------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header()
+        self._headers.append((name.lower(), value))
+
+
+def _subscribe_path(request_line: bytes) -> str | None:
+    """The subscribe route a request line names (its path percent-decoded, as uvicorn routes
+    it, so /v1/%65vents is one too), or None."""
+    parts = request_line.split(b" ")
+    if len(parts) != 3:
+        return None
+    try:
+        raw = httptools.parse_url(parts[1]).path
+    except httptools.HttpParserInvalidURLError:
+        return None
+    if raw is None:
+        return None
+    path = unquote(raw.decode("latin-1")) if b"%" in raw else raw.decode("latin-1")
+    return path if path in SUBSCRIBE_PATHS else None
+
+
+def front_protocol(asgi: type[TakeoverProtocol]) -> type[FrontProtocol]:
+    """The protocol class uvicorn builds per connection, bound to `asgi`'s node."""
+    shared = {"node": asgi.node, "limits": asgi.limits, "refusals": asgi.refusals, "asgi": asgi}
+    return type("NodeFrontProtocol", (FrontProtocol,), shared)
