@@ -13,8 +13,10 @@ events after it wait their turn (order is kept), so ingest and heartbeats stay r
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import math
+import operator
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -25,6 +27,8 @@ from service.events import Codec, Event, EventKey
 from service.filters import Filter
 from service.metrics import Metrics
 from service.models import SubscriberCensus
+
+_event_key = operator.attrgetter("key")
 
 RegionKey = str | frozenset[str] | None
 """One region, a combination of several (a multi-region filter), or None for every region."""
@@ -359,7 +363,12 @@ class Hub:
         """Events after `after` from this node's memory, or None if it does not cover them."""
         if not self._recent_floor <= after <= self.position:
             return None
-        return [event for event in self._recent if event.key > after and self.serves(event)]
+        # A resume is usually a few events behind a full cache: find them from the end, not
+        # by walking the thousands before them on every connect of a reconnect storm.
+        start = bisect.bisect_right(self._recent, after, key=_event_key)
+        newer = list(itertools.islice(reversed(self._recent), len(self._recent) - start))
+        newer.reverse()
+        return [event for event in newer if self.serves(event)]
 
     def serves(self, event: Event) -> bool:
         """Whether a replay may still write this event: not if its alert was retracted since."""
