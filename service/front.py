@@ -49,6 +49,8 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._header_count = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        # The subscribe route the request line names, once it is read.
+        self._path = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -73,10 +75,19 @@ class FrontProtocol(Admission, asyncio.Protocol):
             if end >= 0:
                 self._refuse(*self._refusal)
             return
-        line_end = self._buffer.find(b"\r\n")
-        if line_end >= 0 and _subscribe_path(self._buffer[:line_end]) is None:
-            self._hand_to_asgi()
-        elif end >= 0:
+        if not self._path:
+            line_end = self._buffer.find(b"\n")
+            if line_end < 0:
+                if len(self._buffer) > self.node.settings.max_header_bytes:
+                    self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
+                return
+            # A line not ended by CRLF is not HTTP/1.1 as we read it: uvicorn's parser says why.
+            line = self._buffer[:line_end]
+            self._path = _subscribe_path(line[:-1]) if line.endswith(b"\r") else ""
+            if not self._path:
+                self._hand_to_asgi()
+                return
+        if end >= 0:
             self._serve(end + len(_END))
         elif len(self._buffer) > self.node.settings.max_header_bytes:
             self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
@@ -100,8 +111,7 @@ class FrontProtocol(Admission, asyncio.Protocol):
         if self._refusal is not None:
             self._refuse(*self._refusal)
             return
-        path = _subscribe_path(head[: head.find(b"\r\n")])
-        assert path is not None
+        path = self._path
         if rest and path != WS_PATH:
             self._answer_and_close(PIPELINED)
             return
@@ -145,20 +155,20 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
 
-def _subscribe_path(request_line: bytes) -> str | None:
+def _subscribe_path(request_line: bytes) -> str:
     """The subscribe route a request line names (its path percent-decoded, as uvicorn routes
-    it, so /v1/%65vents is one too), or None."""
+    it, so /v1/%65vents is one too), or ''."""
     parts = request_line.split(b" ")
     if len(parts) != 3:
-        return None
+        return ""
     try:
         raw = httptools.parse_url(parts[1]).path
     except httptools.HttpParserInvalidURLError:
-        return None
+        return ""
     if raw is None:
-        return None
+        return ""
     path = unquote(raw.decode("latin-1")) if b"%" in raw else raw.decode("latin-1")
-    return path if path in SUBSCRIBE_PATHS else None
+    return path if path in SUBSCRIBE_PATHS else ""
 
 
 def front_protocol(asgi: type[TakeoverProtocol]) -> type[FrontProtocol]:

@@ -13,10 +13,11 @@ events after it wait their turn (order is kept), so ingest and heartbeats stay r
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import math
+import operator
 import time
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -26,6 +27,8 @@ from service.events import Codec, Event, EventKey
 from service.filters import Filter
 from service.metrics import Metrics
 from service.models import SubscriberCensus
+
+_event_key = operator.attrgetter("key")
 
 RegionKey = str | frozenset[str] | None
 """One region, a combination of several (a multi-region filter), or None for every region."""
@@ -39,10 +42,6 @@ _BEAT_SLICE = 500
 # Retractions remembered beyond the replay cache, for history pages kept in memory (2 s):
 # far more than editors can retract in that time.
 _RETRACTIONS_KEPT = 10_000
-
-
-def _key(event: Event) -> EventKey:
-    return event.key
 
 
 class Subscriber(Protocol):
@@ -368,10 +367,14 @@ class Hub:
         """
         if not self._recent_floor <= after <= self.position:
             return None
-        start = bisect_right(self._recent, after, key=_key)
+        # A resume is usually a few events behind a full cache: find them from the end, not
+        # by walking the thousands before them on every connect of a reconnect storm.
+        start = bisect.bisect_right(self._recent, after, key=_event_key)
         if after != self._recent_floor and (start == 0 or self._recent[start - 1].key != after):
             return None
-        return [e for e in itertools.islice(self._recent, start, None) if self.serves(e)]
+        newer = list(itertools.islice(reversed(self._recent), len(self._recent) - start))
+        newer.reverse()
+        return [event for event in newer if self.serves(event)]
 
     def serves(self, event: Event) -> bool:
         """Whether a replay may still write this event: not if its alert was retracted since."""

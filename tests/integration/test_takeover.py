@@ -192,6 +192,13 @@ def test_a_head_that_arrives_in_pieces_is_served_like_one_that_does_not(
     assert answer.count(b"HTTP/1.1") == 1
 
 
+def test_a_head_with_bare_line_feeds_is_answered_at_once(memory_node: ServiceProcess) -> None:
+    """Not left waiting for a CRLF that never comes (the head's deadline would answer 408)."""
+    answer = _raw(memory_node, b"GET /v1/events HTTP/1.1\nHost: x\n\n", b"}")
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"application/problem+json" in answer
+
+
 def test_websocket_frames_sent_with_the_handshake_are_read(memory_node: ServiceProcess) -> None:
     """A client may send its first op before it reads the 101: the op is answered, not lost."""
     op = b'{"op":"subscribe","region":"atlantis"}'

@@ -294,6 +294,21 @@ def test_the_recent_cache_leaves_out_a_retracted_alert_and_its_corrections() -> 
     assert [event.key for event in hub.recent_after((1, 0)) or []] == [(4, 0), (5, 0)]
 
 
+@pytest.mark.parametrize("after", [5, 23, 24, 30, 39, 40])
+def test_the_recent_cache_answers_a_resume_from_anywhere_in_it(after: int) -> None:
+    """A full cache that has wrapped: only the events after the id, none twice, none lost."""
+    hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=16)
+    hub.sync((1, 0), lost=False)
+    for ms in range(2, 41):
+        hub.dispatch(_event(ms))
+    recent = hub.recent_after((after, 0))
+    if after < 24:
+        # Events 25 to 40 are kept: a resume from 24 on is covered, one from before is not.
+        assert recent is None
+    else:
+        assert [event.key for event in recent or []] == [(ms, 0) for ms in range(after + 1, 41)]
+
+
 def test_the_recent_cache_answers_only_from_ids_it_dispatched() -> None:
     """An id inside the cached range that no dispatched event had (never handed out, or lost
     when a failover moved history backwards) is left to history to judge."""
