@@ -1,6 +1,7 @@
 """The Redis broker: a capped stream for history, pub/sub for live, one subscription per process.
 
-One Redis server, or a Redis Cluster (`redis_cluster.py` holds what differs there).
+The same on one server, under Sentinel or on a Cluster: `redis_topology.py` chooses what
+differs between them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
+from redis.asyncio.connection import AbstractConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -40,8 +40,7 @@ from service.broker.base import (
     covers,
     readable,
 )
-from service.broker.redis_cluster import UNAVAILABLE, ShardLink, client, key_prefix
-from service.broker.redis_sentinel import SentinelLink
+from service.broker.redis_topology import UNAVAILABLE, client, key_prefix, link
 from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
 from service.models import AuditEntry, AuditPage, AuditQuery
@@ -58,43 +57,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class _Link:
-    """Where the live subscription connects on one Redis server: plain pub/sub.
-
-    Its connections come from redis-py's own URL handling, so rediss:// and unix:// work as
-    they do for the client; each is made and closed by the reader.
-    """
-
-    publish = "PUBLISH"
-    subscribe = "SUBSCRIBE"
-    message = b"message"
-
-    def __init__(self, url: str, timeout: float) -> None:
-        # RESP2: redis-py routes RESP3 pub/sub pushes to a handler instead of read_response.
-        options: dict[str, Any] = {**parse_url(url), "protocol": 2}
-        options |= {"socket_connect_timeout": timeout, "socket_timeout": timeout}
-        self._pool = ConnectionPool(**options)
-        # For logs: where Redis is, without the URL's credentials.
-        self.where = (
-            options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
-        )
-        # An option redis-py rejects (a bad ssl_cert_reqs, say) stops the node at start, not
-        # the reader later with the node silently unready.
-        self._pool.make_connection()  # type: ignore[no-untyped-call]
-
-    async def connection(self) -> AbstractConnection:
-        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
-        return connection
-
-
 class RedisBroker(Broker):
     """Any number of nodes share one Redis; each node reads every event once, in id order."""
 
     def __init__(
         self, settings: Settings, on_undecodable: Callable[[], None] = lambda: None
     ) -> None:
-        # Unset under Sentinel, whose link and client need no URL.
-        self._url = settings.redis_url or ""
         self._on_undecodable = on_undecodable
         # A silent subscription is pinged after this long, and dropped after as long again.
         self._ping_s = settings.redis_ping_seconds
@@ -114,7 +82,6 @@ class RedisBroker(Broker):
         self._audit = f"{prefix}:audit"
         self._replicas = settings.redis_min_replicas_ack
         self._replicas_timeout_ms = settings.redis_min_replicas_ack_timeout_ms
-        self._link: _Link | ShardLink | SentinelLink
         try:
             # No automatic retries: a publish retried after its reply was lost could publish
             # twice. The socket timeout leaves room for the replicas' acknowledgement (WAIT).
@@ -124,12 +91,7 @@ class RedisBroker(Broker):
                 socket_connect_timeout=2,
                 retry=Retry(NoBackoff(), 0),
             )
-            if isinstance(self._redis, RedisCluster):
-                self._link = ShardLink(self._redis, self._channel, self._ping_s)
-            elif settings.redis_sentinels:
-                self._link = SentinelLink(self._redis, settings, self._ping_s)
-            else:
-                self._link = _Link(self._url, self._ping_s)
+            self._link = link(self._redis, settings, self._channel, self._ping_s)
         except (*UNAVAILABLE, TypeError, ValueError) as exc:
             raise ValueError(f"BREAKING_REDIS_URL is not usable: {exc}") from exc
         self._publish_script = self._redis.register_script((_SCRIPTS / "publish.lua").read_text())

@@ -11,41 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException
 
-from service.broker.redis_sentinel import sentinel_client
 from service.config import Settings
 
-Client = Redis | RedisCluster
-# The cluster client raises RedisClusterException, which is no RedisError, when no node answers.
-UNAVAILABLE = (RedisError, RedisClusterException)
 
-
-def key_prefix(settings: Settings) -> str:
-    """The prefix of every key: in cluster mode a hash tag, unless the prefix holds one.
-
-    Standalone deployments keep the plain prefix, so their existing keys stay theirs.
-    """
-    prefix = settings.key_prefix
-    if not settings.redis_cluster:
-        return prefix
-    start = prefix.find("{")
-    if start >= 0 and prefix.find("}", start + 1) > start + 1:
-        return prefix
-    return f"{{{prefix}}}"
-
-
-def client(settings: Settings, **options: Any) -> Client:
-    """The command client: a RedisCluster that follows the slot map, a client of the primary
-    the Sentinels name, or a plain Redis."""
-    if settings.redis_sentinels:
-        return sentinel_client(settings, **options)
+def cluster_client(settings: Settings, **options: Any) -> RedisCluster:
+    """A client that follows the cluster's slot map from the node BREAKING_REDIS_URL names."""
     assert settings.redis_url is not None
-    if not settings.redis_cluster:
-        return Redis.from_url(settings.redis_url, **options)
     # Every key of this deployment lives in one slot: the rest of the cluster need not be up.
     return RedisCluster.from_url(settings.redis_url, require_full_coverage=False, **options)
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
-from service.broker.redis_cluster import UNAVAILABLE, Client, client, key_prefix
+from service.broker.redis_topology import UNAVAILABLE, Client, client, key_prefix
 from service.config import Settings
 from service.events import Event
 from service.push.models import PushTarget, target_id

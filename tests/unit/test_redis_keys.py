@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.broker.redis_cluster import key_prefix
+from service.broker.redis_topology import key_prefix
 from service.config import Settings
 
 URL = "redis://127.0.0.1:7000/0"
