@@ -316,12 +316,6 @@ class Settings(BaseSettings):
                 "BREAKING_REDIS_CLUSTER and BREAKING_REDIS_SENTINELS exclude each other: a "
                 "cluster fails over by itself, Sentinel watches one primary and its replicas"
             )
-        if self.redis_cluster and self.redis_min_replicas_ack:
-            # WAIT must run on the connection that wrote; the cluster pipeline routes a keyless
-            # WAIT to any node.
-            raise ValueError(
-                "BREAKING_REDIS_MIN_REPLICAS_ACK is not supported with BREAKING_REDIS_CLUSTER"
-            )
         if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
             raise ValueError(
                 "Sentinel needs both BREAKING_REDIS_SENTINELS (host:port,…) and "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -40,7 +39,13 @@ from service.broker.base import (
     covers,
     readable,
 )
-from service.broker.redis_topology import UNAVAILABLE, client, key_prefix, link
+from service.broker.redis_topology import (
+    UNAVAILABLE,
+    client,
+    key_prefix,
+    link,
+    publish_and_wait,
+)
 from service.config import Settings
 from service.events import Event, EventKey, format_id, parse_id
 from service.models import AuditEntry, AuditPage, AuditQuery
@@ -275,21 +280,12 @@ class RedisBroker(Broker):
     async def _publish_and_wait(
         self, keys: list[str], args: list[bytes | str | int]
     ) -> tuple[Any, int]:
-        """The publish script's reply, and how many replicas acknowledged its writes.
-
-        WAIT counts the writes of the connection it runs on, so it follows the script in
-        one pipeline (one connection), never as a second call that the pool may route to
-        another connection.
-        """
+        """The publish script's reply, and how many replicas acknowledged its writes."""
         if not self._replicas:
             return await self._publish_script(keys=keys, args=args), 0
-        # A cluster pipeline would send the keyless WAIT to any node: the settings refuse it.
-        assert isinstance(self._redis, Redis)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._publish_script(keys=keys, args=args, client=pipe)
-            pipe.execute_command("WAIT", self._replicas, self._replicas_timeout_ms)
-            reply, acknowledged = await pipe.execute()
-        return reply, int(acknowledged)
+        return await publish_and_wait(
+            self._redis, self._publish_script, keys, args, self._replicas, self._replicas_timeout_ms
+        )
 
     async def audit(self, query: AuditQuery) -> AuditPage:
         return await cut_page(self._audit_newest_first(query), query)

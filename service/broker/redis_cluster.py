@@ -9,11 +9,24 @@ only, so the live channel carries the tag too (Redis 7.0 does not refuse a scrip
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisClusterException
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as NoConnection
+from redis.exceptions import TimeoutError as NoAnswer
 
 from service.config import Settings
 
@@ -23,6 +36,66 @@ def cluster_client(settings: Settings, **options: Any) -> RedisCluster:
     assert settings.redis_url is not None
     # Every key of this deployment lives in one slot: the rest of the cluster need not be up.
     return RedisCluster.from_url(settings.redis_url, require_full_coverage=False, **options)
+
+
+async def script_and_wait(
+    cluster: RedisCluster,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[bytes | str | int],
+    replicas: int,
+    timeout_ms: int,
+) -> tuple[Any, int]:
+    """Run `script`, then WAIT for `replicas`, on one connection to the primary of the keys'
+    slot: the script's reply, and how many replicas acknowledged its writes.
+
+    A cluster pipeline would send the keyless WAIT to any node, so both go on a connection of
+    the slot's primary. Nothing is retried once the script may have run (a retry could publish
+    twice): a redirect (the slot moved), a dead node or a timeout refreshes the slot map for
+    the next publish and raises.
+    """
+    await cluster.initialize()
+    node = cluster.get_node_from_key(keys[0])
+    if node is None:
+        raise RedisClusterException(f"no primary serves {keys[0]}")
+    call = (len(keys), *keys, *args)
+    wait = ("WAIT", replicas, timeout_ms)
+    reply, acknowledged = await _pipeline(cluster, node, ("EVALSHA", script.sha, *call), wait)
+    if isinstance(reply, NoScriptError):
+        # Nothing ran, so sending it again is safe: whole this once, then cached by the node.
+        reply, acknowledged = await _pipeline(cluster, node, ("EVAL", script.script, *call), wait)
+    for outcome in (reply, acknowledged):
+        if isinstance(outcome, _STALE):
+            await _refresh(cluster, node)
+        if isinstance(outcome, Exception):
+            raise outcome
+    return reply, int(acknowledged)
+
+
+# Errors after which the slot map may be out of date: MOVED and ASK (the slot moved), a
+# failover in progress, or no answer from the node.
+_STALE = (AskError, ClusterDownError, TryAgainError, ReadOnlyError, NoConnection, NoAnswer)
+
+
+async def _pipeline(
+    cluster: RedisCluster, node: ClusterNode, *commands: tuple[Any, ...]
+) -> list[Any]:
+    """The replies to `commands`, sent in one write on one of `node`'s connections; an error
+    reply comes back as its exception."""
+    pipeline = [PipelineCommand(position, *command) for position, command in enumerate(commands)]
+    try:
+        await node.execute_pipeline(pipeline)
+    except _STALE:
+        await _refresh(cluster, node)
+        raise
+    return [command.result for command in pipeline]
+
+
+async def _refresh(cluster: RedisCluster, node: ClusterNode) -> None:
+    """Read the slot map again, asking `node` last, so the next publish finds the slot's
+    primary; if no node answers yet, the publish after tries again."""
+    with contextlib.suppress(RedisError, RedisClusterException):
+        await cluster.nodes_manager.initialize(last_failed_node_name=node.name)
 
 
 class ShardLink:

@@ -1,20 +1,23 @@
 """Which Redis the node runs on: one server, a primary the Sentinels name, or a Cluster.
 
 Everything that differs between them is chosen here, once: the command client, the key
-prefix, and the link the live subscription connects through. The broker and the Web Push
+prefix, the link the live subscription connects through, and the connection a publish and
+its WAIT share. The broker and the Web Push
 store above it are the same code on all three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection, ConnectionPool, parse_url
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
-from service.broker.redis_cluster import ShardLink, cluster_client
+from service.broker.redis_cluster import ShardLink, cluster_client, script_and_wait
 from service.broker.redis_sentinel import SentinelLink, sentinel_client
 from service.config import Settings
 
@@ -70,6 +73,28 @@ def link(redis: Client, settings: Settings, channel: str, timeout: float) -> Lin
         return SentinelLink(redis, settings, timeout)
     assert settings.redis_url is not None
     return ServerLink(settings.redis_url, timeout)
+
+
+async def publish_and_wait(
+    redis: Client,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[bytes | str | int],
+    replicas: int,
+    timeout_ms: int,
+) -> tuple[Any, int]:
+    """The publish script's reply, and how many replicas acknowledged its writes.
+
+    WAIT counts the writes of the connection it runs on, so it follows the script on that
+    connection (one pipeline), never as a second call that a pool may route elsewhere.
+    """
+    if isinstance(redis, RedisCluster):
+        return await script_and_wait(redis, script, keys, args, replicas, timeout_ms)
+    async with redis.pipeline(transaction=False) as pipe:
+        await script(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        reply, acknowledged = await pipe.execute()
+    return reply, int(acknowledged)
 
 
 class ServerLink:

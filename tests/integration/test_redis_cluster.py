@@ -157,15 +157,18 @@ def _order(event_id: str) -> tuple[int, int]:
 
 
 async def test_a_primary_failover_answers_503_then_continues_and_every_201_arrives_once() -> None:
-    """Six cluster nodes (three primaries, a replica each): the primary of the tag's slot is
-    SIGKILLed while two nodes publish; its replica takes over within the node timeout."""
+    """Six cluster nodes (three primaries, a replica each) and a second replica for the tag's
+    slot: its primary is SIGKILLed while two nodes publish with BREAKING_REDIS_MIN_REPLICAS_ACK=1;
+    a replica takes over within the node timeout and the other one then acknowledges."""
     with cluster_processes(replicas=1, node_timeout_ms=1000) as cluster:
         victim = cluster.primary_of(f"{TAG}:events")
         other = next(node for node, _ in cluster.primaries() if node is not victim)
         # One node is named by the primary about to die, the other by a primary that lives;
         # no replay cache, so the late subscriber's resume reads the promoted replica's stream.
-        env = {**ENV, "BREAKING_REPLAY_CACHE_SIZE": "0"}
+        # A 201 waits for a replica, so the promoted one holds every acknowledged alert.
+        env = {**ENV, "BREAKING_REPLAY_CACHE_SIZE": "0", "BREAKING_REDIS_MIN_REPLICAS_ACK": "1"}
         with (
+            cluster.spare_replica(victim),
             service_process(victim.url, env=env) as one,
             service_process(other.url, env=env) as two,
         ):

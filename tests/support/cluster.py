@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from tests.support.processes import RedisProcess, free_port, redis_process
+from tests.support.processes import RedisProcess, free_port, redis_process, wait_until
 
 
 def _bulk(reply: bytes) -> str:
@@ -24,6 +24,7 @@ class ClusterProcesses:
     """The cluster's nodes; `url` names one of them, as BREAKING_REDIS_URL does."""
 
     nodes: list[RedisProcess]
+    node_timeout_ms: int
 
     @property
     def url(self) -> str:
@@ -60,6 +61,39 @@ class ClusterProcesses:
             if any(slot in r for r in slots):
                 return node
         raise LookupError(f"no live primary serves slot {slot}")
+
+    def replica_of(self, primary: RedisProcess) -> RedisProcess:
+        """A live replica of `primary`, as a live node sees the cluster now."""
+        by_port = {node.port: node for node in self.alive}
+        primary_id = _bulk(primary.command("CLUSTER", "MYID"))
+        for line in _bulk(self.alive[0].command("CLUSTER", "NODES")).splitlines():
+            _, address, flags, master_id = line.split()[:4]
+            port = int(address.split("@")[0].rsplit(":", 1)[1])
+            if master_id == primary_id and "fail" not in flags and port in by_port:
+                return by_port[port]
+        raise LookupError(f"no live replica of the primary on {primary.port}")
+
+    @contextmanager
+    def spare_replica(self, primary: RedisProcess) -> Iterator[RedisProcess]:
+        """One more node, joined as a replica of `primary`, in sync when the block starts and
+        ended by pid when it ends: after a failover the promoted replica still has one."""
+        primary_id = _bulk(primary.command("CLUSTER", "MYID"))
+        with redis_process(options=_options(self.node_timeout_ms)) as spare:
+            self.nodes.append(spare)
+            try:
+                bus = primary.options[primary.options.index("--cluster-port") + 1]
+                spare.command("CLUSTER", "MEET", "127.0.0.1", str(primary.port), bus)
+                # The new node must have heard of the primary before it can replicate it.
+                wait_until(
+                    lambda: primary_id.encode() in spare.command("CLUSTER", "NODES"),
+                    15,
+                    "the spare node to meet the cluster",
+                )
+                spare.command("CLUSTER", "REPLICATE", primary_id)
+                self.wait_healthy()
+                yield spare
+            finally:
+                self.nodes.remove(spare)
 
     def move_slot(self, key: str, target: RedisProcess) -> None:
         """Migrate `key`'s slot, keys and all, to the primary `target`, as `redis-cli --cluster
@@ -101,6 +135,16 @@ class ClusterProcesses:
             time.sleep(0.05)
 
 
+def _options(node_timeout_ms: int) -> tuple[str, ...]:
+    """A cluster node's redis-server options."""
+    options: tuple[str, ...] = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    options += ("--cluster-node-timeout", str(node_timeout_ms))
+    # A replica's first sync starts at once, not after the default 5 s wait for more replicas.
+    options += ("--repl-diskless-sync-delay", "0")
+    # The cluster bus port is given, not left at port + 10000, which may be past 65535.
+    return (*options, "--cluster-port", str(free_port()))
+
+
 @contextmanager
 def cluster_processes(
     primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 5000
@@ -109,16 +153,9 @@ def cluster_processes(
     every one by pid when the block ends."""
     if shutil.which("redis-cli") is None:
         raise RuntimeError("redis-cli is not installed: run `make redis-server`")
-    options: tuple[str, ...] = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-    options += ("--cluster-node-timeout", str(node_timeout_ms))
-    # A replica's first sync starts at once, not after the default 5 s wait for more replicas.
-    options += ("--repl-diskless-sync-delay", "0")
     with ExitStack() as stack:
-        # The cluster bus port is given, not left at port + 10000, which may be past 65535.
         nodes = [
-            stack.enter_context(
-                redis_process(options=(*options, "--cluster-port", str(free_port())))
-            )
+            stack.enter_context(redis_process(options=_options(node_timeout_ms)))
             for _ in range(primaries * (1 + replicas))
         ]
         create = ["redis-cli", "--cluster", "create"]
@@ -129,6 +166,6 @@ def cluster_processes(
             capture_output=True,
             timeout=60,
         )
-        cluster = ClusterProcesses(nodes)
+        cluster = ClusterProcesses(nodes, node_timeout_ms)
         cluster.wait_healthy()
         yield cluster

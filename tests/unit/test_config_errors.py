@@ -100,14 +100,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             },
             "BREAKING_REDIS_CLUSTER and BREAKING_REDIS_SENTINELS exclude each other",
         ),
-        (
-            {
-                "BREAKING_REDIS_CLUSTER": "true",
-                "BREAKING_REDIS_URL": "redis://10.0.0.1:6379",
-                "BREAKING_REDIS_MIN_REPLICAS_ACK": "1",
-            },
-            "BREAKING_REDIS_MIN_REPLICAS_ACK is not supported with BREAKING_REDIS_CLUSTER",
-        ),
     ],
 )
 def test_bad_setting_is_named_by_its_variable(
