@@ -1,14 +1,20 @@
 """BREAKING_REDIS_MIN_REPLICAS_ACK: a 201 only once enough replicas hold the write.
 
-Real processes: a private primary, one replica the test pauses (SIGSTOP), two nodes.
+Real processes: a private primary, one replica the test pauses (SIGSTOP), two nodes; on one
+server, and on a Redis Cluster where the replica is that of the hash tag slot's primary.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from tests.support.clients import publish, settle, sse_subscriber
-from tests.support.processes import ServiceProcess, redis_process, serving
+from tests.support.cluster import cluster_processes
+from tests.support.processes import RedisProcess, ServiceProcess, redis_process, serving
 from tests.support.sentinel import replica_process
 
 ACK_ONE = {
@@ -16,6 +22,20 @@ ACK_ONE = {
     "BREAKING_REDIS_MIN_REPLICAS_ACK_TIMEOUT_MS": "200",
 }
 BODY = {"headline": "Unconfirmed", "regions": ["mena"], "language": "en"}
+CLUSTER = {"BREAKING_REDIS_CLUSTER": "true", "BREAKING_KEY_PREFIX": "{acked}"}
+
+
+@contextlib.contextmanager
+def _replicated(topology: str) -> Iterator[tuple[str, RedisProcess, dict[str, str]]]:
+    """The URL the nodes use, the replica of the primary that holds the alerts, and the nodes'
+    environment: one server with a replica, or a cluster with a replica per primary."""
+    if topology == "server":
+        with redis_process() as primary, replica_process(primary) as replica:
+            yield primary.url, replica, ACK_ONE
+        return
+    with cluster_processes(replicas=1) as cluster:
+        primary = cluster.primary_of("{acked}:events")
+        yield cluster.url, cluster.replica_of(primary), {**ACK_ONE, **CLUSTER}
 
 
 async def _post(client: httpx.AsyncClient, node: ServiceProcess, key: str) -> httpx.Response:
@@ -23,11 +43,14 @@ async def _post(client: httpx.AsyncClient, node: ServiceProcess, key: str) -> ht
     return await client.post(f"{node.url}/v1/alerts", json=BODY, headers=headers)
 
 
-async def test_a_write_replicas_do_not_confirm_is_503_and_its_retry_returns_it_once() -> None:
-    with redis_process() as primary, replica_process(primary) as replica:
+@pytest.mark.parametrize("topology", ["server", "cluster"])
+async def test_a_write_replicas_do_not_confirm_is_503_and_its_retry_returns_it_once(
+    topology: str,
+) -> None:
+    with _replicated(topology) as (url, replica, env):
         async with (
-            serving(primary.url, env=ACK_ONE) as one,
-            serving(primary.url, env=ACK_ONE) as two,
+            serving(url, env=env) as one,
+            serving(url, env=env) as two,
             httpx.AsyncClient() as client,
             sse_subscriber(one, region="mena") as sse,
         ):
