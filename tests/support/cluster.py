@@ -63,15 +63,14 @@ class ClusterProcesses:
         raise LookupError(f"no live primary serves slot {slot}")
 
     def replica_of(self, primary: RedisProcess) -> RedisProcess:
-        """A live replica of `primary`, as a live node sees the cluster now."""
+        """A replica of `primary` in sync with it, as the primary itself reports (the other
+        nodes may not have heard yet which nodes are replicas)."""
         by_port = {node.port: node for node in self.alive}
-        primary_id = _bulk(primary.command("CLUSTER", "MYID"))
-        for line in _bulk(self.alive[0].command("CLUSTER", "NODES")).splitlines():
-            _, address, flags, master_id = line.split()[:4]
-            port = int(address.split("@")[0].rsplit(":", 1)[1])
-            if master_id == primary_id and "fail" not in flags and port in by_port:
-                return by_port[port]
-        raise LookupError(f"no live replica of the primary on {primary.port}")
+        for line in _bulk(primary.command("INFO", "replication")).splitlines():
+            if line.startswith("slave") and "state=online" in line:
+                fields = dict(field.split("=", 1) for field in line.split(":", 1)[1].split(","))
+                return by_port[int(fields["port"])]
+        raise LookupError(f"no replica of the primary on {primary.port} is in sync")
 
     @contextmanager
     def spare_replica(self, primary: RedisProcess) -> Iterator[RedisProcess]:
