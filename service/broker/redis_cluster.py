@@ -43,11 +43,10 @@ async def script_and_wait(
     script: AsyncScript,
     keys: Sequence[str],
     args: Sequence[bytes | str | int],
-    replicas: int,
-    timeout_ms: int,
+    wait: tuple[int, int],
 ) -> tuple[Any, int]:
-    """Run `script`, then WAIT for `replicas`, on one connection to the primary of the keys'
-    slot: the script's reply, and how many replicas acknowledged its writes.
+    """Run `script`, then `WAIT replicas timeout_ms` (`wait`), on one connection to the
+    primary of the keys' slot: the script's reply, and how many replicas acknowledged it.
 
     A cluster pipeline would send the keyless WAIT to any node, so both go on a connection of
     the slot's primary. Nothing is retried once the script may have run (a retry could publish
@@ -59,11 +58,14 @@ async def script_and_wait(
     if node is None:
         raise RedisClusterException(f"no primary serves {keys[0]}")
     call = (len(keys), *keys, *args)
-    wait = ("WAIT", replicas, timeout_ms)
-    reply, acknowledged = await _pipeline(cluster, node, ("EVALSHA", script.sha, *call), wait)
+    reply, acknowledged = await _pipeline(
+        cluster, node, ("EVALSHA", script.sha, *call), ("WAIT", *wait)
+    )
     if isinstance(reply, NoScriptError):
         # Nothing ran, so sending it again is safe: whole this once, then cached by the node.
-        reply, acknowledged = await _pipeline(cluster, node, ("EVAL", script.script, *call), wait)
+        reply, acknowledged = await _pipeline(
+            cluster, node, ("EVAL", script.script, *call), ("WAIT", *wait)
+        )
     for outcome in (reply, acknowledged):
         if isinstance(outcome, _STALE):
             await _refresh(cluster, node)

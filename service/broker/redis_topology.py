@@ -89,7 +89,7 @@ async def publish_and_wait(
     connection (one pipeline), never as a second call that a pool may route elsewhere.
     """
     if isinstance(redis, RedisCluster):
-        return await script_and_wait(redis, script, keys, args, replicas, timeout_ms)
+        return await script_and_wait(redis, script, keys, args, (replicas, timeout_ms))
     async with redis.pipeline(transaction=False) as pipe:
         await script(keys=keys, args=args, client=pipe)
         pipe.execute_command("WAIT", replicas, timeout_ms)
