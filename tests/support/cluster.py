@@ -62,15 +62,22 @@ class ClusterProcesses:
                 return node
         raise LookupError(f"no live primary serves slot {slot}")
 
-    def replica_of(self, primary: RedisProcess) -> RedisProcess:
+    def replica_of(self, primary: RedisProcess, within: float = 15) -> RedisProcess:
         """A replica of `primary` in sync with it, as the primary itself reports (the other
-        nodes may not have heard yet which nodes are replicas)."""
+        nodes may not have heard yet which nodes are replicas); waits for one to be."""
         by_port = {node.port: node for node in self.alive}
-        for line in _bulk(primary.command("INFO", "replication")).splitlines():
-            if line.startswith("slave") and "state=online" in line:
-                fields = dict(field.split("=", 1) for field in line.split(":", 1)[1].split(","))
-                return by_port[int(fields["port"])]
-        raise LookupError(f"no replica of the primary on {primary.port} is in sync")
+        online: list[RedisProcess] = []
+
+        def found() -> bool:
+            for line in _bulk(primary.command("INFO", "replication")).splitlines():
+                if line.startswith("slave") and "state=online" in line:
+                    fields = dict(f.split("=", 1) for f in line.split(":", 1)[1].split(","))
+                    online.append(by_port[int(fields["port"])])
+                    return True
+            return False
+
+        wait_until(found, within, f"a replica of the primary on {primary.port} to be in sync")
+        return online[0]
 
     @contextmanager
     def spare_replica(self, primary: RedisProcess) -> Iterator[RedisProcess]:
