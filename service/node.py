@@ -33,7 +33,7 @@ class Node:
         self.view = LiveView(self.broker)
         self.push = WebPush(settings, self.metrics)
         self.metrics.watch(self.hub.census)
-        self.loop_lag = LoopLag(self.metrics.loop_lag.observe)
+        self.loop_lag = LoopLag(self.metrics.loop_lag.observe, settings.loop_lag_probe_seconds)
         # Set by the protocol layer that serves the subscribe routes (`breaking-push serve`).
         self.takeover_installed = False
 

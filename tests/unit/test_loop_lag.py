@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from service.loop_lag import LoopLag
 
 
@@ -28,13 +30,14 @@ async def test_a_callback_holding_the_loop_shows_as_lateness() -> None:
     assert max(seen) >= 0.055
 
 
-async def test_stop_cancels_the_timer() -> None:
-    stopped: list[float] = []
-    probe = LoopLag(stopped.append, interval=0.001)
+@pytest.mark.parametrize("how", ["stopped", "interval 0"])
+async def test_a_stopped_or_disabled_probe_observes_nothing(how: str) -> None:
+    quiet: list[float] = []
+    probe = LoopLag(quiet.append, interval=0.001 if how == "stopped" else 0)
     probe.start()
     probe.stop()
     # A second probe on the same cadence is the sentinel: once it has run a few times, the
-    # stopped one would have too.
+    # first would have too.
     sentinel: list[float] = []
     running = LoopLag(sentinel.append, interval=0.001)
     running.start()
@@ -42,4 +45,4 @@ async def test_stop_cancels_the_timer() -> None:
         await _samples(sentinel, 5)
     finally:
         running.stop()
-    assert stopped == []
+    assert quiet == []
