@@ -141,6 +141,7 @@ def _workers(plt: Any, results: Sequence[Result]) -> _Drawn:
     cpu_ax.set(xlabel="workers", ylabel="us", title="CPU per delivery, all workers")
     for ax in (time_ax, cpu_ax):
         ax.set_xticks(sorted({r.workers for r in runs}))
+        ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return [("workers", fig, cpu_ax)]
@@ -168,6 +169,7 @@ def _lag(plt: Any, results: Sequence[Result]) -> _Drawn:
     ax.bar(names, [run.lag[name].worst_ms for name in names])
     ax.axhline(LIMIT_S * 1000, color="red", linestyle="--", linewidth=1, label="20 ms")
     title = f"worst loop lag per phase, N={run.n:,} (upper bound of its bucket)"
-    ax.set(ylabel="ms", title=title)
+    # Log scale: a connect storm's stalls are ten times the others'.
+    ax.set(ylabel="ms", title=title, yscale="log")
     ax.legend(fontsize=8)
     return [("loop_lag", fig, ax)]

@@ -74,7 +74,7 @@ def _plan(full: bool, names: list[str]) -> Iterator[_Step]:
     yield from (
         (t, saturation_n, partial(fanout, t, saturation_n, 100, burst=True)) for t in targets
     )
-    connect_n = 5000 if full else 1000
+    connect_n = 10000 if full else 2000
     for _ in range(rounds):
         for transport in ("sse", "ws"):
             for resume in (False, True):
