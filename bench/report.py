@@ -90,6 +90,7 @@ _COMMON: list[_Column] = [
     ("transports", lambda rs, r: r.transports),
     ("broker", lambda rs, r: r.broker + (f" x{r.nodes} nodes" if r.nodes > 1 else "")),
     ("N", lambda rs, r: f"{r.n:,}"),
+    ("rounds", lambda rs, r: str(r.rounds)),
 ]
 _FANOUT: list[_Column] = [
     ("fan-out ms", lambda rs, r: num(r.fanout_ms)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench import checks, report
+from bench.lag import Phase
 from bench.layouts import MULTI_REGION
 from bench.machine import describe
 from bench.peers.install import install
@@ -121,23 +123,29 @@ def calm(results: list[Result]) -> str:
     if not seen:
         return "not measured"
     return (
-        f"other processes used {statistics.mean(seen):.2f} cores on average during the runs"
-        f" (median {statistics.median(seen):.2f}, busiest run {max(seen):.2f}) of {describe().split(' ')[0]}"
+        f"other processes used {statistics.mean(seen):.2f} of the {os.cpu_count()} cores on"
+        f" average during the runs (median {statistics.median(seen):.2f}, busiest run"
+        f" {max(seen):.2f})"
     )
 
 
 def write_docs(
-    results: list[Result], found: dict[str, list[checks.Check]], installed: dict[str, str]
+    raw: list[Result],
+    found: dict[str, list[checks.Check]],
+    installed: dict[str, str],
+    measured: datetime,
 ) -> Path:
     """docs/BENCHMARKS.md with the tables, the verdicts, the plots and how to rerun."""
+    results = report.combine(raw)
     drawn = plots(results, DOCS / "bench")
     failed = {family: error for family, error in installed.items() if error}
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = measured.strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
         f"Measured {now} on {describe()}, with `make bench`",
-        "(`.venv/bin/python -m bench.run --full`). `make bench-quick` reruns ours beside the",
+        "(`.venv/bin/python -m bench.run --full`; `--report bench/results/<dump>.json` writes this",
+        "page again from a run's figures). `make bench-quick` reruns ours beside the",
         "floor at small N in a few minutes. Each server runs in its own process; the load",
         "generator (`bench/loadgen.py`, raw uvloop protocols, bytes timestamped on arrival and",
         "parsed after the run) in others, connecting from 127.0.0.2, 127.0.0.3, ... (one address",
@@ -146,7 +154,7 @@ def write_docs(
         "alert it matches exactly once (a subscriber following two regions of a two-region",
         "alert, once) and no other; WebSocket accept keys are checked on every handshake.",
         "",
-        f"**How calm the machine was**: {calm(results)}. The machine is shared, so the",
+        f"**How calm the machine was**: {calm(raw)}. The machine is shared, so the",
         "figures to trust are the ratios within one run: ours and the floor alternate, and for",
         "the issue 15 ratios each figure is the best of two rounds (the rounds column).",
         "The last column of every table is the cores others used during that run.",
@@ -160,10 +168,10 @@ def write_docs(
         "- **connect**: server CPU per connect is its CPU from the first connect until the",
         "  storm is over, over the subscribers; server and loadgen cores show which side was",
         "  the bottleneck (one core is all a single process can use).",
-        "- **loop lag**: `breaking_loop_lag_seconds`, the node's own 10 ms probe timer, scraped",
-        "  from /metrics before and after each phase. A tick is at least the lag and at most",
-        "  the lag plus 10 ms; on a shared machine the lag also counts time the OS gave the",
-        "  core to someone else.",
+        "- **loop lag**: `breaking_loop_lag_seconds`, the node's probe timer (every 10 ms in",
+        "  that run, 250 ms by default and in every other run), scraped from /metrics before",
+        "  and after each phase. A tick is at least the lag and at most the lag plus 10 ms; on",
+        "  a shared machine the lag also counts time the OS gave the core to someone else.",
         "- Peers run with a private Redis (their recipes); Nchan and ours on in-memory channels",
         "  unless the broker column says redis. The loadgen shares the machine's cores with the server.",
         "",
@@ -193,24 +201,44 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def load(path: Path) -> list[Result]:
+    """The results an earlier run dumped (bench/results/), to write its report again."""
+    rows = json.loads(path.read_text())
+    for row in rows:
+        row["lag"] = {name: Phase(**seen) for name, seen in row["lag"].items()}
+    return [Result(**row) for row in rows]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="ours beside the floor, small N")
     mode.add_argument("--full", action="store_true", help="every run, peers, docs/BENCHMARKS.md")
+    mode.add_argument(
+        "--report", type=Path, metavar="JSON", help="docs/BENCHMARKS.md again from a run's dump"
+    )
     parser.add_argument("--targets", help="comma-separated subset of: " + ", ".join(TARGETS))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop)
-    print(f"descriptor limit {raise_fd_limit()}", flush=True)
-    names = args.targets.split(",") if args.targets else None
     installed: dict[str, str] = {}
-    if args.full and names is None:
-        print("installing peers ...", flush=True)
-        installed = install()
-        names = list(TARGETS)
-    names = names or [report.OURS, report.FLOOR]
-    print(f"{'full' if args.full else 'quick'} run of {', '.join(names)}", flush=True)
-    raw = run(args.full, names)
+    if args.report:
+        raw = load(args.report)
+        measured = datetime.fromtimestamp(args.report.stat().st_mtime, UTC)
+    else:
+        print(f"descriptor limit {raise_fd_limit()}", flush=True)
+        names = args.targets.split(",") if args.targets else None
+        if args.full and names is None:
+            print("installing peers ...", flush=True)
+            installed = install()
+            names = list(TARGETS)
+        names = names or [report.OURS, report.FLOOR]
+        print(f"{'full' if args.full else 'quick'} run of {', '.join(names)}", flush=True)
+        raw = run(args.full, names)
+        measured = datetime.now(UTC)
+        RESULTS.mkdir(exist_ok=True)
+        stamp = measured.strftime("%Y%m%dT%H%M%S")
+        dump = RESULTS / f"{'full' if args.full else 'quick'}-{stamp}.json"
+        dump.write_text(json.dumps([asdict(r) for r in raw], indent=1))
     results = report.combine(raw)
     found = {"15": checks.issue15(results), "5": checks.issue5(results)}
     found["5"].append(checks.exactly_once(raw))
@@ -219,12 +247,8 @@ def main() -> int:
     print(f"How calm: {calm(raw)}\n")
     print("Issue 15\n" + checks.table(found["15"]))
     print("Issue 5\n" + checks.table(found["5"]))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    dump = RESULTS / f"{'full' if args.full else 'quick'}-{stamp}.json"
-    dump.write_text(json.dumps([asdict(r) for r in raw], indent=1))
-    if args.full:
-        print(f"wrote {write_docs(results, found, installed)}")
+    if not args.quick:
+        print(f"wrote {write_docs(raw, found, installed, measured)}")
     # Speed targets are printed as PASS/FAIL; only a delivery failure fails the command.
     return 0 if found["5"][-1].passed else 1
 
