@@ -33,6 +33,7 @@ _ZERO_MASK = b"\0\0\0\0"
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _SIO_PING = b"\x81\x012"
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # linux/in.h
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class SubSpec:
     path: str
     ready: str
     headers: dict[str, str] = field(default_factory=dict)
-    # A loopback source address (127.0.0.2, ...): each has its own ephemeral ports.
+    # A loopback source address (127.0.0.2, ...) with ephemeral ports of its own; "" leaves
+    # it to the kernel (127.0.0.1), which connects faster.
     source: str = ""
 
 
@@ -207,6 +209,26 @@ async def _quiet(clock: list[int], since: int, quiet: float, limit: float) -> No
         await asyncio.sleep(quiet - idle if clock[0] > since else 0.002)
 
 
+async def _connected(loop: asyncio.AbstractEventLoop, spec: SubSpec) -> socket.socket:
+    """A socket connected to the server from `spec.source`.
+
+    The source port is left to connect(), which may reuse a port towards another destination,
+    rather than to bind() (what `create_connection(local_addr=...)` does), whose search for a
+    port of its own grows with every port bound: 10,000 subscribers from one address connected
+    five times slower that way.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_IP, _BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((spec.source, 0))
+        await loop.sock_connect(sock, ("127.0.0.1", spec.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _reset(sub: Subscriber) -> None:
     """Close with RST: no TIME-WAIT left behind for the next run's ports."""
     if sub.transport is None:
@@ -230,10 +252,11 @@ async def _worker() -> None:
     async def open_one(sub: Subscriber) -> None:
         async with gate:
             try:
-                local = (sub.spec.source, 0) if sub.spec.source else None
-                await loop.create_connection(
-                    lambda: sub, "127.0.0.1", sub.spec.port, local_addr=local
-                )
+                if sub.spec.source:
+                    sock = await _connected(loop, sub.spec)
+                    await loop.create_connection(lambda: sub, sock=sock)
+                else:
+                    await loop.create_connection(lambda: sub, "127.0.0.1", sub.spec.port)
                 await asyncio.wait_for(sub.ready, config.get("timeout", 30))
             except (OSError, ConnectionError, TimeoutError) as exc:
                 sub.error = sub.error or repr(exc)

@@ -157,6 +157,7 @@ _TABLES: list[_Table] = [
             ("vs floor", lambda rs, r: _ratio(rs, r, "connects_per_s")),
             ("server CPU us/connect", lambda rs, r: num(r.connect_cpu_us, 1)),
             ("CPU vs floor", lambda rs, r: _ratio(rs, r, "connect_cpu_us")),
+            ("connects/s per server core", lambda rs, r: num(r.per_server_core, 0)),
             ("server cores", lambda rs, r: num(r.server_cores, 2)),
             ("loadgen cores", lambda rs, r: num(r.loadgen_cores, 2)),
         ],
