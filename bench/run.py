@@ -23,7 +23,7 @@ from types import FrameType
 
 from bench import checks, report
 from bench.lag import Phase
-from bench.layouts import MULTI_REGION
+from bench.layouts import MULTI_REGION, ONE_REGION
 from bench.machine import describe
 from bench.peers.install import install
 from bench.plots import plots
@@ -53,17 +53,10 @@ def _plan(full: bool, names: list[str]) -> Iterator[_Step]:
         yield from ((t, n, partial(fanout, t, n, 20)) for t in peers)
         if n not in at_floor:
             yield from ((t, n, partial(fanout, t, n, 20)) for t in pair)
-    for layout in ("one-region", "multi-region"):
-        kind = MULTI_REGION if layout == "multi-region" else None
+    for layout in (ONE_REGION, MULTI_REGION):
         for n in at_floor:
             for _ in range(rounds):
-                for t in pair:
-                    run = (
-                        partial(fanout, t, n, 20, layout=kind)
-                        if kind
-                        else partial(fanout, t, n, 20)
-                    )
-                    yield t, n, run
+                yield from ((t, n, partial(fanout, t, n, 20, layout=layout)) for t in pair)
     idle = (
         [(t, 10000) for t in targets] + [(t, 18000) for t in pair]
         if full
