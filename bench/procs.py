@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,6 +144,8 @@ class Server:
     cwd: Path | None = None
     # Sockets that listen once it is ready: `serve --workers N` opens one per worker.
     sockets: int = 1
+    # A scratch directory of its own (Nchan's configuration), removed with its log.
+    workdir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=lambda: Path(tempfile.mktemp(prefix="bp-bench-")))
 
@@ -199,6 +202,8 @@ def running(servers: Sequence[Server]) -> Iterator[Sequence[Server]]:
             server.stop()
         for server in servers:
             server.log.unlink(missing_ok=True)
+            if server.workdir is not None:
+                shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 __all__ = ["Server", "Usage", "free_port", "running", "tree_usage"]

@@ -71,7 +71,10 @@ class Target:
             argv = self.argv(port, redis_url, workdir)
             argv += ["--workers", str(workers)] if workers > 1 else []
             environment = self.env(port, redis_url) | (env or {})
-            nodes.append(Server(self.name, argv, port, environment, REPO, sockets=workers))
+            server = Server(
+                self.name, argv, port, environment, REPO, sockets=workers, workdir=workdir
+            )
+            nodes.append(server)
         return nodes
 
     def subscriber(
