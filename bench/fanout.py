@@ -1,7 +1,8 @@
 """One-shot fan-out: N subscribers over both transports, K alerts, ours beside the floor.
 
-`python -m bench.fanout --n 2000 --alerts 20` prints fan-out time, latency and server CPU per
-delivery for each target, and fails (exit 1) if any alert was lost, duplicated or leaked.
+`python -m bench.fanout --n 2000 --alerts 20 [--layout multi-region]` prints fan-out time,
+latency and server CPU per delivery for each target, and fails (exit 1) if any alert was lost,
+duplicated or leaked.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import sys
 
 from bench import report
+from bench.layouts import LAYOUTS
+from bench.procs import raise_fd_limit
 from bench.scenario import fanout
 from bench.targets import TARGETS
 
@@ -22,10 +25,19 @@ def main() -> int:
         "--targets", default=f"{report.OURS},{report.FLOOR}", help=", ".join(TARGETS)
     )
     parser.add_argument("--redis", action="store_true", help="ours on a private redis-server")
-    parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--layout", default="one-region", choices=sorted(LAYOUTS))
+    parser.add_argument("--processes", type=int, help="load generator processes (default: fewest)")
     args = parser.parse_args()
+    raise_fd_limit()
     results = [
-        fanout(TARGETS[name], args.n, args.alerts, redis=args.redis, processes=args.processes)
+        fanout(
+            TARGETS[name],
+            args.n,
+            args.alerts,
+            layout=LAYOUTS[args.layout],
+            redis=args.redis,
+            processes=args.processes,
+        )
         for name in args.targets.split(",")
     ]
     print(report.tables(results))

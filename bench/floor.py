@@ -42,12 +42,16 @@ def _id_key(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+Index = dict[frozenset[str] | None, set[asyncio.Transport]]
+"""Subscribers by the regions they follow (None: every region), each filed under one key."""
+
+
 class Hub:
-    """Subscribers by region and transport, plus a bounded history for resume."""
+    """Subscribers by regions and transport, plus a bounded history for resume."""
 
     def __init__(self) -> None:
-        self.sse: dict[str, set[asyncio.Transport]] = defaultdict(set)
-        self.ws: dict[str, set[asyncio.Transport]] = defaultdict(set)
+        self.sse: Index = defaultdict(set)
+        self.ws: Index = defaultdict(set)
         self.history: deque[tuple[tuple[int, int], frozenset[str], bytes, bytes]] = deque(
             maxlen=_HISTORY
         )
@@ -62,18 +66,21 @@ class Hub:
         sse = b"id: %s\nevent: alert\ndata: %s\n\n" % (event_id.encode(), event)
         ws = ws_frame(b'{"event":"alert","id":"%s","data":%s}' % (event_id.encode(), event))
         self.history.append((self._last, regions, sse, ws))
+        # Each subscriber sits under one key, so walking the matching keys writes to each
+        # matching subscriber once, with no copy of them: the least a multi-region alert costs.
         for frame, index in ((sse, self.sse), (ws, self.ws)):
-            targets: set[asyncio.Transport] = set()
-            for region in (*regions, "*"):
-                targets |= index.get(region, set())
-            for transport in targets:
-                transport.write(frame)
+            for key, transports in index.items():
+                if key is None or not key.isdisjoint(regions):
+                    for transport in transports:
+                        transport.write(frame)
         return event
 
-    def replay(self, transport: asyncio.Transport, region: str, after: str, ws: bool) -> None:
-        key = _id_key(after)
+    def replay(
+        self, transport: asyncio.Transport, key: frozenset[str] | None, after: str, ws: bool
+    ) -> None:
+        after_key = _id_key(after)
         for event_key, regions, sse_frame, ws_frame_ in self.history:
-            if event_key > key and (region in regions or region == "*"):
+            if event_key > after_key and (key is None or not key.isdisjoint(regions)):
                 transport.write(ws_frame_ if ws else sse_frame)
 
 
@@ -84,8 +91,8 @@ class FloorProtocol(asyncio.Protocol):
         self.hub = hub
         self.buf = b""
         self.transport: asyncio.Transport | None = None
-        self.index: dict[str, set[asyncio.Transport]] | None = None
-        self.region = ""
+        self.index: Index | None = None
+        self.key: frozenset[str] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -111,7 +118,8 @@ class FloorProtocol(asyncio.Protocol):
         assert self.transport is not None
         url = urlsplit(target)
         query = parse_qs(url.query)
-        region = query.get("region", ["*"])[0]
+        regions = ",".join(query.get("region", [])).split(",")
+        key = frozenset(r for r in regions if r) or None
         resume = headers.get("last-event-id") or query.get("last_event_id", [""])[0]
         if method == "POST" and url.path == "/v1/alerts":
             event = self.hub.publish(orjson.loads(body))
@@ -121,7 +129,7 @@ class FloorProtocol(asyncio.Protocol):
             )
         elif url.path == "/v1/events":
             self.transport.write(_SSE_HEAD)
-            self._subscribe(self.hub.sse, region, resume, ws=False)
+            self._subscribe(self.hub.sse, key, resume, ws=False)
         elif url.path == "/v1/ws":
             accept = base64.b64encode(
                 hashlib.sha1(headers["sec-websocket-key"].encode() + _WS_GUID).digest()
@@ -130,22 +138,20 @@ class FloorProtocol(asyncio.Protocol):
                 b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
                 b"connection: Upgrade\r\nsec-websocket-accept: %s\r\n\r\n" % accept
             )
-            self._subscribe(self.hub.ws, region, resume, ws=True)
+            self._subscribe(self.hub.ws, key, resume, ws=True)
         else:
             self.transport.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
 
-    def _subscribe(
-        self, index: dict[str, set[asyncio.Transport]], region: str, resume: str, ws: bool
-    ) -> None:
+    def _subscribe(self, index: Index, key: frozenset[str] | None, resume: str, ws: bool) -> None:
         assert self.transport is not None
         if resume:
-            self.hub.replay(self.transport, region, resume, ws)
-        self.index, self.region = index, region
-        index[region].add(self.transport)
+            self.hub.replay(self.transport, key, resume, ws)
+        self.index, self.key = index, key
+        index[key].add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.index is not None and self.transport is not None:
-            self.index[self.region].discard(self.transport)
+            self.index[self.key].discard(self.transport)
 
 
 async def serve(host: str, port: int) -> None:

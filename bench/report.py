@@ -1,33 +1,44 @@
-"""Tables, PASS/FAIL against issue 5's targets, plots and docs/BENCHMARKS.md from run results."""
+"""Markdown tables from run results, each figure beside the floor's from the same run."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from bench.scenario import Result
 
 OURS, FLOOR, NCHAN = "breaking-push", "floor", "nchan"
-# Ahead of these on CPU, fan-out time and memory; level (within 10%) with Nchan.
-PEERS = ("node-ws", "socket.io", "python-socketio", "broadcaster")
-LEVEL = 1.10
+
+_BEST_LOW = ("fanout_ms", "p50_ms", "p99_ms", "cpu_us", "kb_per_conn", "connect_cpu_us")
+_BEST_HIGH = ("per_core", "connects_per_s", "server_cores", "loadgen_cores", "others")
 
 
-@dataclass(frozen=True)
-class Check:
-    """One target: what was measured and whether it passed (None: not measured in this run)."""
-
-    target: str
-    measured: str
-    passed: bool | None
-
-    @property
-    def verdict(self) -> str:
-        return {True: "PASS", False: "FAIL", None: "n/a"}[self.passed]
+def _config(r: Result) -> tuple[object, ...]:
+    return (r.target, r.kind, r.transports, r.broker, r.n, r.nodes, r.workers, r.layout, r.resume)
 
 
-def _num(value: float | None, digits: int = 1) -> str:
+def combine(results: Sequence[Result]) -> list[Result]:
+    """One row per configuration: each figure the best of its rounds (noise only ever adds time
+    or CPU), the busiest the machine was, and every round's problems."""
+    rows: dict[tuple[object, ...], Result] = {}
+    for r in results:
+        row = rows.get(_config(r))
+        if row is None:
+            rows[_config(r)] = Result(**{**vars(r), "problems": [*r.problems], "lag": {**r.lag}})
+            continue
+        row.rounds += 1
+        row.problems += [p for p in r.problems if p not in row.problems]
+        for metric, pick in [*((m, min) for m in _BEST_LOW), *((m, max) for m in _BEST_HIGH)]:
+            values = [v for v in (getattr(row, metric), getattr(r, metric)) if v is not None]
+            setattr(row, metric, pick(values) if values else None)
+        for phase, seen in r.lag.items():
+            # The worse of the rounds: a long tick seen once is a long tick.
+            mine = row.lag.get(phase)
+            if mine is None or (seen.over, seen.worst_ms) > (mine.over, mine.worst_ms):
+                row.lag[phase] = seen
+    return list(rows.values())
+
+
+def num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
@@ -36,18 +47,37 @@ def _same_transport(result: Result, transports: str) -> bool:
     return transports == result.transports.replace("sio", "ws")
 
 
-def _floor(results: Sequence[Result], result: Result) -> Result | None:
+def floor_of(results: Sequence[Result], result: Result) -> Result | None:
+    """The floor's run that `result` compares with: same kind, N, layout (and transport, resume)."""
     for other in results:
-        same_run = other.target == FLOOR and other.kind == result.kind and other.n == result.n
-        if same_run and (result.kind != "idle" or _same_transport(result, other.transports)):
+        same_run = (
+            other.target == FLOOR
+            and other.kind == result.kind
+            and other.n == result.n
+            and other.layout == result.layout
+            and other.resume == result.resume
+        )
+        by_transport = result.kind in ("idle", "connect")
+        if same_run and (not by_transport or _same_transport(result, other.transports)):
             return other
     return None
 
 
 def _ratio(results: Sequence[Result], result: Result, metric: str) -> str:
-    base = _floor(results, result)
+    base = floor_of(results, result)
     value, floor = getattr(result, metric), getattr(base, metric, None) if base else None
     return f"{value / floor:.2f}" if value and floor else "-"
+
+
+def _one_worker(results: Sequence[Result], result: Result) -> Result | None:
+    """The single-process run of the workers' series (the baseline its CPU compares with)."""
+    ones = [r for r in results if r.kind == "workers" and r.workers == 1 and r.cpu_us]
+    return max(ones, key=lambda r: r.n) if ones else None
+
+
+def _vs_one(results: Sequence[Result], result: Result) -> str:
+    one = _one_worker(results, result)
+    return f"{result.cpu_us / one.cpu_us:.2f}" if one and one.cpu_us and result.cpu_us else "-"
 
 
 def _status(result: Result) -> str:
@@ -60,202 +90,111 @@ _COMMON: list[_Column] = [
     ("transports", lambda rs, r: r.transports),
     ("broker", lambda rs, r: r.broker + (f" x{r.nodes} nodes" if r.nodes > 1 else "")),
     ("N", lambda rs, r: f"{r.n:,}"),
+    ("rounds", lambda rs, r: str(r.rounds)),
 ]
-_KINDS: dict[str, tuple[str, list[_Column]]] = {
-    "fanout": (
-        "Fan-out: one alert at a time, half the subscribers match",
+_FANOUT: list[_Column] = [
+    ("fan-out ms", lambda rs, r: num(r.fanout_ms)),
+    ("p50 ms", lambda rs, r: num(r.p50_ms)),
+    ("p99 ms", lambda rs, r: num(r.p99_ms)),
+    ("CPU us/delivery", lambda rs, r: num(r.cpu_us, 2)),
+    ("CPU vs floor", lambda rs, r: _ratio(rs, r, "cpu_us")),
+    ("fan-out vs floor", lambda rs, r: _ratio(rs, r, "fanout_ms")),
+    ("KB/conn", lambda rs, r: num(r.kb_per_conn)),
+]
+_OTHERS: _Column = ("others' cores", lambda rs, r: num(r.others, 2))
+_Table = tuple[str, Callable[[Result], bool], list[_Column]]
+_TABLES: list[_Table] = [
+    (
+        "Fan-out: one-region alerts, one at a time, half the subscribers match",
+        lambda r: r.kind == "fanout" and r.layout == "one-region",
+        _FANOUT,
+    ),
+    (
+        "Fan-out: multi-region alerts (2 and 3 regions in turn; subscribers follow 1 to 3 regions;"
+        " half match a 2-region alert, 5/8 a 3-region one)",
+        lambda r: r.kind == "fanout" and r.layout == "multi-region",
+        _FANOUT,
+    ),
+    (
+        "Workers on one machine: `serve --workers W` on a private Redis, every subscriber follows"
+        " the alert's region",
+        lambda r: r.kind == "workers",
         [
-            ("fan-out ms", lambda rs, r: _num(r.fanout_ms)),
-            ("p50 ms", lambda rs, r: _num(r.p50_ms)),
-            ("p99 ms", lambda rs, r: _num(r.p99_ms)),
-            ("CPU us/delivery", lambda rs, r: _num(r.cpu_us, 2)),
-            ("CPU vs floor", lambda rs, r: _ratio(rs, r, "cpu_us")),
-            ("fan-out vs floor", lambda rs, r: _ratio(rs, r, "fanout_ms")),
-            ("KB/conn", lambda rs, r: _num(r.kb_per_conn)),
+            ("workers", lambda rs, r: str(r.workers)),
+            ("fan-out ms", lambda rs, r: num(r.fanout_ms)),
+            ("p50 ms", lambda rs, r: num(r.p50_ms)),
+            ("p99 ms", lambda rs, r: num(r.p99_ms)),
+            ("CPU us/delivery (all workers)", lambda rs, r: num(r.cpu_us, 2)),
+            ("vs 1 worker", _vs_one),
+            ("descriptors per worker", lambda rs, r: ", ".join(f"{f:,}" for f in r.fds)),
+            ("KB/conn", lambda rs, r: num(r.kb_per_conn)),
         ],
     ),
-    "idle": (
+    (
         "Memory per idle connection (server RSS growth / N)",
+        lambda r: r.kind == "idle",
         [
-            ("KB/conn", lambda rs, r: _num(r.kb_per_conn, 2)),
+            ("KB/conn", lambda rs, r: num(r.kb_per_conn, 2)),
             ("vs floor", lambda rs, r: _ratio(rs, r, "kb_per_conn")),
         ],
     ),
-    "saturation": (
+    (
         "Saturation: alerts back to back",
+        lambda r: r.kind == "saturation",
         [
-            ("deliveries/s per core", lambda rs, r: _num(r.per_core, 0)),
-            ("CPU us/delivery", lambda rs, r: _num(r.cpu_us, 2)),
+            ("deliveries/s per core", lambda rs, r: num(r.per_core, 0)),
+            ("CPU us/delivery", lambda rs, r: num(r.cpu_us, 2)),
             ("vs floor", lambda rs, r: _ratio(rs, r, "per_core")),
         ],
     ),
-    "connect": (
-        "Connect rate: every subscriber resumes from a recent event id",
+    (
+        "Connect rate: N subscribers at once, resuming from a recent event id (3 alerts to"
+        " replay) or from nothing",
+        lambda r: r.kind == "connect",
         [
-            ("connects/s", lambda rs, r: _num(r.connects_per_s, 0)),
+            ("resume", lambda rs, r: "yes" if r.resume else "no"),
+            ("connects/s", lambda rs, r: num(r.connects_per_s, 0)),
             ("vs floor", lambda rs, r: _ratio(rs, r, "connects_per_s")),
+            ("server CPU us/connect", lambda rs, r: num(r.connect_cpu_us, 1)),
+            ("CPU vs floor", lambda rs, r: _ratio(rs, r, "connect_cpu_us")),
+            ("connects/s per server core", lambda rs, r: num(r.per_server_core, 0)),
+            ("server cores", lambda rs, r: num(r.server_cores, 2)),
+            ("loadgen cores", lambda rs, r: num(r.loadgen_cores, 2)),
         ],
     ),
-}
+]
+
+
+def _lag_table(results: Sequence[Result]) -> list[str]:
+    runs = [r for r in results if r.kind == "ticks"]
+    if not runs:
+        return []
+    out = [
+        "### Loop lag: how late the node's 10 ms probe timer ran, per phase\n",
+        "| server | N | phase | samples | over 20 ms | worst (bucket bound) ms | exactly once |"
+        " others' cores |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        for name, seen in r.lag.items():
+            out.append(
+                f"| {r.target} | {r.n:,} | {name} | {seen.samples} | {seen.over} |"
+                f" {seen.worst_ms:g} | {_status(r)} | {num(r.others, 2)} |"
+            )
+    return [*out, ""]
 
 
 def tables(results: Sequence[Result]) -> str:
     """One markdown table per kind of run, with an exactly-once column."""
     out = []
-    for kind, (title, columns) in _KINDS.items():
-        rows = [r for r in results if r.kind == kind]
+    for title, selected, columns in _TABLES:
+        rows = [r for r in results if selected(r)]
         if not rows:
             continue
-        header = [*_COMMON, *columns, ("exactly once", lambda rs, r: _status(r))]
+        header = [*_COMMON, *columns, ("exactly once", lambda rs, r: _status(r)), _OTHERS]
         out.append(f"### {title}\n")
         out.append("| " + " | ".join(name for name, _ in header) + " |")
         out.append("|" + "---|" * len(header))
         out += ["| " + " | ".join(cell(results, r) for _, cell in header) + " |" for r in rows]
         out.append("")
-    return "\n".join(out)
-
-
-def _find(
-    results: Sequence[Result], target: str, kind: str, n: int, **match: object
-) -> Result | None:
-    for r in results:
-        same_run = r.target == target and r.kind == kind and r.n == n and r.ok
-        if same_run and all(getattr(r, key) == value for key, value in match.items()):
-            return r
-    return None
-
-
-def _ns(results: Sequence[Result], kind: str, preferred: Sequence[int]) -> list[int]:
-    """The N at which ours and the floor both ran: `preferred` ones, else the largest."""
-    both = sorted(
-        {r.n for r in results if r.kind == kind and r.target == OURS and r.nodes == 1}
-        & {r.n for r in results if r.kind == kind and r.target == FLOOR}
-    )
-    return [n for n in preferred if n in both] or both[-1:]
-
-
-def _vs(
-    name: str, results: Sequence[Result], n: int, metric: str, limit: float, unit: str
-) -> Check:
-    ours = _find(results, OURS, "fanout", n, nodes=1)
-    floor = _find(results, FLOOR, "fanout", n)
-    if ours is None or floor is None:
-        return Check(name, f"N={n:,}: no valid run of ours and the floor", False)
-    mine, base = getattr(ours, metric), getattr(floor, metric)
-    ratio = mine / base
-    measured = f"N={n:,}: {mine:.2f} vs {base:.2f} {unit} = {ratio:.2f}x"
-    return Check(name, measured, ratio <= limit)
-
-
-def checks(results: Sequence[Result]) -> list[Check]:
-    """Issue 5's targets, judged on the runs at hand."""
-    found: list[Check] = []
-    for n in _ns(results, "fanout", (4000, 10000)):
-        found.append(_vs("CPU per delivery <= 1.25x floor", results, n, "cpu_us", 1.25, "us"))
-    for n in _ns(results, "fanout", (10000,)):
-        found.append(_vs("fan-out time <= 1.25x floor", results, n, "fanout_ms", 1.25, "ms"))
-        ours = _find(results, OURS, "fanout", n, nodes=1)
-        p99 = ours.p99_ms if ours and ours.p99_ms is not None else float("inf")
-        found.append(Check("p99 latency < 100 ms", f"N={n:,}: {p99:.1f} ms", p99 < 100))
-    for transport, limit in (("sse", 4.0), ("ws", 5.0)):
-        idle = [r for r in results if r.target == OURS and r.kind == "idle"]
-        idle = [r for r in idle if r.transports == transport and r.ok]
-        if idle:
-            best = max(idle, key=lambda r: r.n)
-            kb = best.kb_per_conn or 0.0
-            measured = f"N={best.n:,}: {kb:.2f} KB"
-            found.append(Check(f"idle {transport.upper()} <= {limit:g} KB", measured, kb <= limit))
-    found += _peer_checks(results)
-    ours_and_floor = [r for r in results if r.target in (OURS, FLOOR)]
-    broken = [f"{r.target} {r.kind} N={r.n}" for r in ours_and_floor if not r.ok]
-    found.append(
-        Check(
-            "exactly once, every run",
-            "; ".join(broken) or f"{len(ours_and_floor)} runs",
-            not broken,
-        )
-    )
-    return found
-
-
-def _peer_checks(results: Sequence[Result]) -> list[Check]:
-    found = []
-    for peer in (*PEERS, NCHAN):
-        runs = [r for r in results if r.target == peer and r.kind == "fanout"]
-        if not runs:
-            continue
-        limit = LEVEL if peer == NCHAN else 1.0
-        verdicts, notes = [], []
-        for run in runs:
-            ours = _find(results, OURS, "fanout", run.n, nodes=1)
-            if not run.ok or ours is None:
-                notes.append(f"N={run.n:,}: {'; '.join(run.problems) or 'ours missing'}")
-                continue
-            for metric in ("cpu_us", "fanout_ms"):
-                ratio = getattr(ours, metric) / getattr(run, metric)
-                verdicts.append(ratio < limit if limit == 1.0 else ratio <= limit)
-                notes.append(f"N={run.n:,} {metric} {ratio:.2f}x")
-        for run in (r for r in results if r.target == peer and r.kind == "idle" and r.ok):
-            transport = run.transports.replace("sio", "ws")
-            ours = _find(results, OURS, "idle", run.n, transports=transport)
-            if ours and ours.kb_per_conn and run.kb_per_conn:
-                ratio = ours.kb_per_conn / run.kb_per_conn
-                verdicts.append(ratio < 1.0 if peer != NCHAN else ratio <= LEVEL)
-                notes.append(f"N={run.n:,} KB/conn {ratio:.2f}x")
-        what = f"level with {peer}" if peer == NCHAN else f"ahead of {peer}"
-        passed = all(verdicts) if verdicts else None
-        found.append(Check(what + " (ours / theirs)", ", ".join(notes), passed))
-    return found
-
-
-def checks_table(found: Sequence[Check]) -> str:
-    lines = ["| target | measured | verdict |", "|---|---|---|"]
-    lines += [f"| {c.target} | {c.measured} | {c.verdict} |" for c in found]
-    return "\n".join(lines) + "\n"
-
-
-def plots(results: Sequence[Result], folder: Path) -> list[Path]:
-    """PNG plots of the fan-out series and idle memory; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    fanout = [r for r in results if r.kind == "fanout" and r.nodes == 1 and r.ok]
-    names = sorted({r.target for r in fanout}, key=lambda t: (t != OURS, t != FLOOR, t))
-    for metric, label in (
-        ("cpu_us", "server CPU per delivery (us)"),
-        ("fanout_ms", "fan-out time, POST to last matching subscriber (ms)"),
-        ("p99_ms", "p99 per-subscriber latency (ms)"),
-    ):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name in names:
-            series = sorted((r.n, getattr(r, metric)) for r in fanout if r.target == name)
-            ax.plot(*zip(*series, strict=True), marker="o", label=name)
-        # Log scale: the slow peers are 10x off, the rest sit within a few us of each other.
-        ax.set(xlabel="subscribers (N)", ylabel=label, title=label, yscale="log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        path = folder / f"{metric}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-    idle = [r for r in results if r.kind == "idle" and r.ok]
-    if idle:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        labels = [f"{r.target}\n{r.transports}" for r in idle]
-        ax.bar(labels, [r.kb_per_conn or 0 for r in idle])
-        ax.set(
-            ylabel="KB per idle connection",
-            title=f"server memory per idle connection (N={idle[0].n:,})",
-        )
-        ax.tick_params(axis="x", labelsize=7)
-        path = folder / "kb_per_conn.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-    return written
+    return "\n".join(out + _lag_table(results))

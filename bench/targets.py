@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench.layouts import ALERT_REGION, Regions
 from bench.loadgen import SIO, SSE, WS, SubSpec
 from bench.procs import Server, free_port
 
@@ -17,18 +18,6 @@ REPO = Path(__file__).parent.parent
 PEERS = REPO / "bench" / "peers"
 PEER_PYTHON = PEERS / ".venv" / "bin" / "python"
 TOKEN = "s3cret-bench-token"  # 16+ characters: shorter tokens are refused
-# The alert always goes to ALERT_REGION; half the subscribers follow it, the rest spread over
-# the other regions, so every alert matches a known half and must leak to no one else.
-ALERT_REGION = "mena"
-OTHER_REGIONS = (
-    "africa",
-    "asia",
-    "asia-pacific",
-    "europe",
-    "latin-america",
-    "palestine",
-    "us-canada",
-)
 
 
 @dataclass(frozen=True)
@@ -49,6 +38,8 @@ class Target:
     # Peers all need Redis (their recipes in PEERS.md); resume is measured for our API only.
     needs_redis: ClassVar[bool] = False
     resumes: ClassVar[bool] = True
+    # Only ours runs several worker processes on one port (`serve --workers N`).
+    has_workers: ClassVar[bool] = False
     paths: ClassVar[dict[str, str]] = {SSE: "/v1/events?region={}", WS: "/v1/ws?region={}"}
     ready: ClassVar[dict[str, str]] = {SSE: "\r\n\r\n", WS: "\r\n\r\n", SIO: "40{"}
 
@@ -62,26 +53,41 @@ class Target:
     def env(self, port: int, redis_url: str | None) -> dict[str, str]:
         return {"PORT": str(port), "REDIS_URL": redis_url or ""}
 
-    def servers(self, count: int = 1, redis_url: str | None = None) -> list[Server]:
-        """`count` nodes of this target (more than one share `redis_url`)."""
+    def servers(
+        self,
+        count: int = 1,
+        redis_url: str | None = None,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> list[Server]:
+        """`count` nodes of this target (more than one share `redis_url`), `workers` each."""
+        if workers > 1 and not self.has_workers:
+            raise ValueError(f"{self.name} has no --workers")
         nodes = []
         for _ in range(count):
             port = free_port()
             workdir = Path(tempfile.mkdtemp(prefix=f"bp-{self.name}-"))
             argv = self.argv(port, redis_url, workdir)
-            env = self.env(port, redis_url)
-            nodes.append(Server(self.name, argv, port, env=env, cwd=REPO))
+            argv += ["--workers", str(workers)] if workers > 1 else []
+            environment = self.env(port, redis_url) | (env or {})
+            server = Server(
+                self.name, argv, port, environment, REPO, sockets=workers, workdir=workdir
+            )
+            nodes.append(server)
         return nodes
 
-    def subscriber(self, port: int, transport: str, region: str, resume: str = "") -> SubSpec:
-        path = self.paths[transport].format(region)
+    def subscriber(
+        self, port: int, transport: str, regions: Regions, resume: str = "", source: str = ""
+    ) -> SubSpec:
+        path = self.paths[transport].format(",".join(regions))
         headers = {"Last-Event-ID": resume} if resume and transport == SSE else {}
         if resume and transport != SSE:
             path += f"&last_event_id={resume}"
-        return SubSpec(port, transport, path, self.ready[transport], headers)
+        return SubSpec(port, transport, path, self.ready[transport], headers, source)
 
-    def post(self, headline: str) -> Post:
-        body = {"headline": headline, "regions": [ALERT_REGION], "language": "en"}
+    def post(self, headline: str, regions: Regions = (ALERT_REGION,)) -> Post:
+        body = {"headline": headline, "regions": list(regions), "language": "en"}
         return Post("/v1/alerts", body, {"Authorization": f"Bearer {TOKEN}"})
 
 
@@ -90,6 +96,7 @@ class Ours(Target):
 
     name = "breaking-push"
     ready: ClassVar[dict[str, str]] = {**Target.ready, WS: '"ready"'}
+    has_workers = True
 
     def argv(self, port: int, redis_url: str | None, workdir: Path) -> list[str]:
         return [
@@ -143,12 +150,14 @@ class Nchan(Target):
         (workdir / "nginx.conf").write_text(config.replace("@MODULE@", str(self.module)))
         return ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
 
-    def post(self, headline: str) -> Post:
+    def post(self, headline: str, regions: Regions = (ALERT_REGION,)) -> Post:
         # Nchan relays the body as is, so the bench sends the whole event, as our server would.
+        # One channel per region: a multi-region alert would need one POST each.
+        (region,) = regions
         ms = time.time_ns() // 1_000_000
         event = {"id": f"{ms}-0", "type": "alert", "alert_id": f"{ms}-0"}
-        event |= super().post(headline).body | {"priority": "breaking", "published_at": ms}
-        return Post(f"/pub/{ALERT_REGION}", event, {})
+        event |= super().post(headline, regions).body | {"priority": "breaking", "published_at": ms}
+        return Post(f"/pub/{region}", event, {})
 
 
 class _Peer(Target):

@@ -82,6 +82,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # Buckets around the 20 ms a loop tick may take at most (issue 15).
+        self.loop_lag = Histogram(
+            "breaking_loop_lag_seconds",
+            "How late the node's loop-lag probe timer ran: how long a ready callback waited.",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
 
         self.push_sent = Counter(
             "breaking_push_sent",

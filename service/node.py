@@ -10,6 +10,7 @@ from service.config import Settings
 from service.events import Event, EventKey
 from service.hub import Hub
 from service.listing import LiveView
+from service.loop_lag import LoopLag
 from service.metrics import Metrics
 from service.push.component import WebPush
 from service.subscribe import Gateway
@@ -18,7 +19,7 @@ from service.transports.ws import WS
 
 
 class Node:
-    """Built without I/O; `start` connects the broker and starts the hub's one timer."""
+    """Built without I/O; `start` connects the broker and starts the heartbeat and lag timers."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -34,6 +35,7 @@ class Node:
         self.view = LiveView(self.broker)
         self.push = WebPush(settings, self.metrics)
         self.metrics.watch(self.hub.census)
+        self.loop_lag = LoopLag(self.metrics.loop_lag.observe, settings.loop_lag_probe_seconds)
         # Set by the protocol layer that serves the subscribe routes (`breaking-push serve`).
         self.takeover_installed = False
 
@@ -45,6 +47,7 @@ class Node:
             )
         await self.broker.start(self._on_event, self._on_sync)
         self.hub.start(self.settings.heartbeat_seconds)
+        self.loop_lag.start()
         await self.push.start()
         # What is alive now (modules, the app, settings) lives as long as the process: full
         # collections, which a reconnect storm's allocations trigger, need not walk it again.
@@ -64,6 +67,7 @@ class Node:
 
     async def close(self) -> None:
         self.hub.stop()
+        self.loop_lag.stop()
         await self.push.close()
         await self.gateway.close()
         await self.view.close()
