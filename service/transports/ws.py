@@ -90,6 +90,12 @@ class Resubscriber(Protocol):
     def resubscribe(self, sub: WsSubscriber, op: Mapping[str, Any]) -> None: ...
 
 
+# The 101 is the same for every subscriber up to its accept key: made once, less its end.
+_SWITCHING = http_head(
+    101, [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-accept", "")]
+)[: -len(b"\r\n\r\n")]
+
+
 def handshake(headers: list[tuple[bytes, bytes]]) -> bytes:
     """The 101 response to a WebSocket upgrade request (RFC 6455 4.2.1), with no extensions and
     no subprotocol; raises Problem when the request is not a WebSocket handshake."""
@@ -119,11 +125,7 @@ def handshake(headers: list[tuple[bytes, bytes]]) -> bytes:
         raise Problem(
             400, "WebSocket handshake failed: expected one Sec-WebSocket-Key of 16 base64 bytes"
         )
-    accept = accept_key(keys[0].decode("ascii"))
-    return http_head(
-        101,
-        [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-accept", accept)],
-    )
+    return _SWITCHING + accept_key(keys[0].decode("ascii")).encode() + b"\r\n\r\n"
 
 
 def _valid_key(key: bytes) -> bool:
