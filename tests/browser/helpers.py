@@ -39,11 +39,18 @@ def unique(text: str) -> str:
 
 
 def open_demo(page: Page, node: ServiceProcess, via: str = "ws") -> Locator:
-    """Load `/` and wait until its top ticker is live; returns that ticker."""
+    """Load `/` and wait until its top ticker is live and the page's raw log has loaded the
+    live alerts; returns that ticker.
+
+    The log's client goes live before its first GET /v1/alerts answers: an alert published
+    in between arrives in that listing, not as an event of its own, so a test that looks for
+    the event in the log waits for the listing first.
+    """
     page.goto(node.url + "/")
     ticker = page.locator("#edition-ticker")
     expect(ticker).to_have_attribute("state", "live")
     expect(ticker).to_have_attribute("via", via)
+    expect(page.locator('#log li[data-kind="reset"]').first).to_be_attached()
     return ticker
 
 
