@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import unquote
 
 import httptools
 
 from service import limits
 from service.admission import BAD_HEAD, PIPELINED, Admission
-from service.subscribe import SUBSCRIBE_PATHS, WS_PATH, SubscribeRequest
+from service.subscribe import WS_PATH, SubscribeRequest, subscribe_route
 from service.takeover import TakeoverProtocol
 
 _END = b"\r\n\r\n"
@@ -49,8 +48,9 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._header_count = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        # The subscribe route the request line names, once it is read.
+        # The subscribe route the request line names, and its query, once the line is read.
         self._path = ""
+        self._query = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -75,22 +75,24 @@ class FrontProtocol(Admission, asyncio.Protocol):
             if end >= 0:
                 self._refuse(*self._refusal)
             return
+        if end < 0 and len(self._buffer) > self.node.settings.max_header_bytes:
+            self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
+            return
         if not self._path:
             line_end = self._buffer.find(b"\n")
             if line_end < 0:
-                if len(self._buffer) > self.node.settings.max_header_bytes:
-                    self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
                 return
             # A line not ended by CRLF is not HTTP/1.1 as we read it: uvicorn's parser says why.
             line = self._buffer[:line_end]
-            self._path = _subscribe_path(line[:-1]) if line.endswith(b"\r") else ""
+            target = _request_target(line[:-1]) if line.endswith(b"\r") else None
+            self._path = subscribe_route(target.path) if target is not None else ""
             if not self._path:
                 self._hand_to_asgi()
                 return
+            assert target is not None
+            self._query = target.query or b""
         if end >= 0:
             self._serve(end + len(_END))
-        elif len(self._buffer) > self.node.settings.max_header_bytes:
-            self._refuse(limits.HEAD_TOO_LARGE, self._head_too_large())
 
     def _serve(self, head_end: int) -> None:
         head, rest = self._buffer[:head_end], self._buffer[head_end:]
@@ -119,7 +121,7 @@ class FrontProtocol(Admission, asyncio.Protocol):
             path,
             parser.get_method().decode("ascii"),
             self._url,
-            httptools.parse_url(self._url).query or b"",
+            self._query,
             self._headers,
         )
         self.connections.discard(self)
@@ -155,20 +157,15 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
 
-def _subscribe_path(request_line: bytes) -> str:
-    """The subscribe route a request line names (its path percent-decoded, as uvicorn routes
-    it, so /v1/%65vents is one too), or ''."""
+def _request_target(request_line: bytes) -> Any:
+    """The parsed target of a request line (httptools' URL), or None if it has none."""
     parts = request_line.split(b" ")
     if len(parts) != 3:
-        return ""
+        return None
     try:
-        raw = httptools.parse_url(parts[1]).path
+        return httptools.parse_url(parts[1])
     except httptools.HttpParserInvalidURLError:
-        return ""
-    if raw is None:
-        return ""
-    path = unquote(raw.decode("latin-1")) if b"%" in raw else raw.decode("latin-1")
-    return path if path in SUBSCRIBE_PATHS else ""
+        return None
 
 
 def front_protocol(asgi: type[TakeoverProtocol]) -> type[FrontProtocol]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
@@ -27,6 +27,16 @@ log = logging.getLogger("breaking_push.subscribe")
 
 SSE_PATH, WS_PATH = "/v1/events", "/v1/ws"
 SUBSCRIBE_PATHS = frozenset((SSE_PATH, WS_PATH))
+
+
+def subscribe_route(path: bytes | None) -> str:
+    """The subscribe route a request path names, percent-decoded as uvicorn routes it (so
+    /v1/%65vents is one too), or ''."""
+    if path is None:
+        return ""
+    text = unquote(path.decode("latin-1")) if b"%" in path else path.decode("latin-1")
+    return text if text in SUBSCRIBE_PATHS else ""
+
 
 # Replays up to this many events from the node's memory are written at once; longer
 # ones go through the task that waits for the socket to drain between chunks.

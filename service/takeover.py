@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import unquote
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -29,7 +28,7 @@ from service.admission import BAD_HEAD, PIPELINED, Admission, Refused
 from service.limits import ConnectionLimits, Lease, RefusalLog
 from service.node import Node
 from service.problems import Problem
-from service.subscribe import SUBSCRIBE_PATHS, SubscribeRequest
+from service.subscribe import SubscribeRequest, subscribe_route
 from service.transports.http import problem_response
 
 _NO_WEBSOCKET = Problem(404, "no WebSocket here: subscribers use /v1/ws")
@@ -132,10 +131,9 @@ class TakeoverProtocol(Admission, HttpToolsProtocol):
         if self._refusal is not None:
             raise Refused
         parsed = httptools.parse_url(self.url)
-        # Compare the path as uvicorn routes it (percent-decoded), so /v1/%65vents is taken
-        # over too instead of reaching the ASGI placeholder.
-        path = unquote(parsed.path.decode("latin-1"))
-        if path in SUBSCRIBE_PATHS:
+        # /v1/%65vents is taken over too instead of reaching the ASGI placeholder.
+        path = subscribe_route(parsed.path)
+        if path:
             method = self.parser.get_method().decode("ascii")
             self._takeover = SubscribeRequest(
                 path, method, self.url, parsed.query or b"", self.headers
