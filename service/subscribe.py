@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -51,7 +52,7 @@ _REFUSED_ORIGINS_KEPT = 1024
 _STALLED_S = 30.0
 # Events buffered for one replaying subscriber before it counts as too slow.
 _MAX_PENDING = 10_000
-# Distinct query strings whose parsed filters are kept: a reconnect storm repeats a handful.
+# Distinct query strings whose parsed filters are kept.
 _QUERIES_KEPT = 4096
 _PREFLIGHT = [
     ("access-control-allow-methods", "GET"),
@@ -78,9 +79,6 @@ class SubscribeRequest:
                 return value.decode("latin-1")
         return None
 
-    def params(self) -> dict[str, list[str]]:
-        return parse_qs(self.query.decode("latin-1"), keep_blank_values=True)
-
 
 class Gateway:
     """Admits subscribers to the hub, replaying what they missed first."""
@@ -93,7 +91,8 @@ class Gateway:
         self._sse_heartbeat = sse_heartbeat(settings.heartbeat_seconds)
         self._ws_heartbeat = ws_heartbeat(settings.heartbeat_seconds)
         self._filters: dict[Filter, Filter] = {}
-        self._queries: dict[bytes, tuple[Filter, str | None]] = {}
+        # A reconnect storm repeats a handful of query strings: each is parsed once.
+        self._parse_query = functools.lru_cache(maxsize=_QUERIES_KEPT)(self._parse_uncached)
         self._refused: dict[str | None, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -101,16 +100,11 @@ class Gateway:
         """One shared Filter object per distinct filter keeps idle subscribers small."""
         return self._filters.setdefault(flt, flt)
 
-    def _parse(self, request: SubscribeRequest) -> tuple[Filter, str | None]:
-        """The request's filter and `last_event_id`, parsed once per distinct query string."""
-        parsed = self._queries.get(request.query)
-        if parsed is None:
-            query = parse_query(SubscribeQuery, request.params(), self.settings.regions)
-            parsed = self.intern(Filter.of(query)), query.last_event_id
-            if len(self._queries) >= _QUERIES_KEPT:
-                self._queries.clear()
-            self._queries[request.query] = parsed
-        return parsed
+    def _parse_uncached(self, query: bytes) -> tuple[Filter, str | None]:
+        """A query string's filter and `last_event_id`; 400 (not kept) if it is wrong."""
+        params = parse_qs(query.decode("latin-1"), keep_blank_values=True)
+        parsed = parse_query(SubscribeQuery, params, self.settings.regions)
+        return self.intern(Filter.of(parsed)), parsed.last_event_id
 
     def origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
         """No Origin (an app), a listed one, or the node's own pages (same host)."""
@@ -178,7 +172,7 @@ class Gateway:
                 f"origin {origin} is not allowed to subscribe; the node's operator lists the "
                 "sites that may embed its tickers in BREAKING_ALLOWED_ORIGINS",
             )
-        flt, last_event_id = self._parse(request)
+        flt, last_event_id = self._parse_query(request.query)
         after = parse_resume(request.header(b"last-event-id") or last_event_id)
         sub: SubscriberProtocol
         if request.path == WS_PATH:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -31,9 +32,6 @@ _NO_POSITION: EventKey = (0, 0)
 _SILENT_BEATS = 3
 # Client frames are small ops; anything larger is a protocol error.
 _MAX_CLIENT_FRAME = 16 * 1024
-# `ready` frames by (filter, position), shared by the subscribers that go live together.
-_READY: dict[tuple[Filter, EventKey], bytes] = {}
-_READY_KEPT = 1024
 
 
 def ws_frame(text: bytes) -> bytes:
@@ -76,6 +74,14 @@ _RESET = ws_control("reset", None, {})
 _RESTART = Frame(
     Opcode.CLOSE, Close(CloseCode.SERVICE_RESTART, "service restart").serialize()
 ).serialize(mask=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ready(flt: Filter, position: EventKey) -> bytes:
+    """The `ready` frame, made once per filter and position: a reconnect storm goes live at one
+    position with a handful of filters."""
+    event_id = format_id(position) if position != _NO_POSITION else None
+    return ws_control("ready", event_id, {"filters": flt.describe()})
 
 
 def ws_heartbeat(every_s: float) -> bytes:
@@ -260,16 +266,7 @@ class WsSubscriber(SubscriberProtocol):
         self.send(ws_control("error", None, problem.as_dict()))
 
     def live_marker(self, position: EventKey) -> bytes:
-        # A reconnect storm goes live at one position with a handful of filters.
-        key = (self.filter, position)
-        marker = _READY.get(key)
-        if marker is None:
-            event_id = format_id(position) if position != _NO_POSITION else None
-            marker = ws_control("ready", event_id, {"filters": self.filter.describe()})
-            if len(_READY) >= _READY_KEPT:
-                _READY.clear()
-            _READY[key] = marker
-        return marker
+        return _ready(self.filter, position)
 
     def send_reset(self) -> None:
         self.send(_RESET)
