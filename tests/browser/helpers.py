@@ -54,6 +54,14 @@ def open_demo(page: Page, node: ServiceProcess, via: str = "ws") -> Locator:
     return ticker
 
 
+def sign_in(page: Page, node: ServiceProcess) -> None:
+    """Open the desk and sign in with the node's editor token."""
+    page.goto(node.url + "/desk")
+    page.get_by_label("Editor token").fill(node.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#workspace")).to_be_visible()
+
+
 def item_of(ticker: Locator, alert_id: str) -> Locator:
     """The item a ticker shows for one alert (the locator pierces its shadow root)."""
     return ticker.locator(f'li[data-alert-id="{alert_id}"]')

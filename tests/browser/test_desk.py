@@ -7,17 +7,10 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.helpers import live_alerts, publish, unique
+from tests.browser.helpers import live_alerts, publish, sign_in, unique
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page: Page, node: ServiceProcess) -> None:
-    page.goto(node.url + "/desk")
-    page.get_by_label("Editor token").fill(node.token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#workspace")).to_be_visible()
 
 
 def _live_row(page: Page, text: str) -> Locator:
@@ -27,7 +20,7 @@ def _live_row(page: Page, text: str) -> Locator:
 def test_the_desk_publishes_corrects_and_retracts_through_the_api(
     page: Page, site: ServiceProcess
 ) -> None:
-    _sign_in(page, site)
+    sign_in(page, site)
     assert site.token not in page.url
     assert page.evaluate("sessionStorage.getItem('breaking-push.editor-token')") == site.token
 
@@ -74,7 +67,7 @@ def test_the_desk_publishes_corrects_and_retracts_through_the_api(
 def test_each_field_error_is_shown_once_beside_its_field_in_plain_words(
     page: Page, site: ServiceProcess
 ) -> None:
-    _sign_in(page, site)
+    sign_in(page, site)
     before = live_alerts(site)
     page.get_by_label("Link").fill("ftp://files.example/x")
     page.get_by_role("button", name="Publish").click()
@@ -111,7 +104,7 @@ def test_each_field_error_is_shown_once_beside_its_field_in_plain_words(
 def test_after_a_publish_the_form_returns_to_defaults_and_a_retraction_clears_the_notice(
     page: Page, site: ServiceProcess
 ) -> None:
-    _sign_in(page, site)
+    sign_in(page, site)
     headline = unique("Defaults come back after publishing")
     page.get_by_label("Headline").fill(headline)
     page.get_by_label("Europe").check()
@@ -151,7 +144,7 @@ def test_a_corrected_alert_shows_a_badge_and_its_original_on_demand(
 ) -> None:
     first = publish(site, unique("Minister resigns"))
     fixed = f"{first['headline']} (deputy minister)"
-    _sign_in(page, site)
+    sign_in(page, site)
     row = _live_row(page, first["headline"])
     row.get_by_role("button", name="Correct").click()
     page.get_by_label("Corrected headline").fill(fixed)
@@ -181,7 +174,7 @@ def test_an_unknown_token_is_refused(page: Page, site: ServiceProcess) -> None:
 
 
 def test_the_desk_shows_live_subscriber_counts(page: Page, site: ServiceProcess) -> None:
-    _sign_in(page, site)
+    sign_in(page, site)
     total = page.locator("#stats-total")
     expect(total).to_have_text(re.compile(r"^[1-9]\d*$"))
     before = int(total.inner_text())  # at least the desk's own feed

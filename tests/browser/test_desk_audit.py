@@ -6,17 +6,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import publish, unique
+from tests.browser.helpers import publish, sign_in, unique
 from tests.support.processes import WIRE_TOKEN, ServiceProcess
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page: Page, node: ServiceProcess) -> None:
-    page.goto(node.url + "/desk")
-    page.get_by_label("Editor token").fill(node.token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#workspace")).to_be_visible()
 
 
 def _as_wire(node: ServiceProcess, method: str, path: str, body: dict[str, str]) -> None:
@@ -30,7 +23,7 @@ def test_an_alerts_history_names_each_editor_and_headline(page: Page, site: Serv
     first = publish(site, unique("Floods close the ring road"), regions=["europe"])
     fixed = f"{first['headline']} and the airport"
     _as_wire(site, "POST", f"/v1/alerts/{first['id']}/corrections", {"headline": fixed})
-    _sign_in(page, site)
+    sign_in(page, site)
     row = page.locator("#live-alerts tr", has_text=fixed)
     history = row.locator("details.audit")
     expect(history.locator("li")).to_be_hidden()
@@ -53,7 +46,7 @@ def test_an_alerts_history_names_each_editor_and_headline(page: Page, site: Serv
 def test_the_retracted_section_says_who_retracted(page: Page, site: ServiceProcess) -> None:
     ours = publish(site, unique("Retracted at the desk"), regions=["europe"])
     theirs = publish(site, unique("Retracted by the wire"), regions=["europe"])
-    _sign_in(page, site)
+    sign_in(page, site)
     page.locator("#live-alerts tr", has_text=ours["headline"]).get_by_role(
         "button", name="Retract"
     ).click()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from tests.browser.helpers import WAIT_MS, publish, unique
+from tests.browser.helpers import WAIT_MS, publish, sign_in, unique
 from tests.support.processes import ServiceProcess, service_process
 
 pytestmark = pytest.mark.browser
@@ -37,13 +37,6 @@ def phone(browser: Browser) -> Iterator[Page]:
     finally:
         context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def _sign_in(page: Page, node: ServiceProcess) -> None:
-    page.goto(node.url + "/desk")
-    page.get_by_label("Editor token").fill(node.token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#workspace")).to_be_visible()
 
 
 def _with_history(node: ServiceProcess) -> None:
@@ -178,7 +171,7 @@ def test_every_desk_control_is_reachable_on_a_phone(
 ) -> None:
     _with_history(site)
     phone.set_viewport_size({"width": width, "height": 844})
-    _sign_in(phone, site)
+    sign_in(phone, site)
     expect(phone.locator("#live-alerts tr").first).to_be_visible()
     expect(phone.locator("#live-alerts .badge").first).to_be_visible()
     # Open a correction form too: its field and buttons must fit as well.
@@ -192,7 +185,7 @@ def test_every_desk_control_is_reachable_on_a_phone(
 
 def test_the_signed_in_desk_passes_axe(phone: Page, site: ServiceProcess) -> None:
     _with_history(site)
-    _sign_in(phone, site)
+    sign_in(phone, site)
     expect(phone.locator("#live-alerts .badge").first).to_be_visible()
     expect(phone.locator("#stats-total")).not_to_have_text("\u2013")
     # A refused publish, so the field errors are checked too.
