@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator
@@ -55,6 +56,9 @@ class MemoryBroker(Broker):
         self._floor: EventKey = (_now_ms() - 1, 0)
         self._trimmed: EventKey = (0, 0)
         self._alerts: dict[str, LiveAlert] = {}
+        # (expires_ms, alert_id) of every alert published, soonest first: a publish expires
+        # what is due without walking every live alert.
+        self._expiries: list[tuple[int, str]] = []
         # Retracted alert id -> its retraction's id, in retraction order; swept as trimming
         # takes the retraction (and so the alert and its corrections before it) away.
         self._retracted: dict[str, EventKey] = {}
@@ -151,6 +155,7 @@ class MemoryBroker(Broker):
     def _apply(self, draft: Draft, event: Event) -> None:
         if draft.type == "alert":
             self._alerts[event.id] = LiveAlert(event, event.payload["headline"])
+            heapq.heappush(self._expiries, (event.expires_ms, event.id))
         elif draft.type == "correction" and draft.alert_id is not None and draft.headline:
             current = self._alerts[draft.alert_id]
             self._alerts[draft.alert_id] = LiveAlert(current.event, draft.headline)
@@ -165,9 +170,10 @@ class MemoryBroker(Broker):
             del records[next(iter(records))]
 
     def _expire(self, now: int) -> None:
-        gone = [alert_id for alert_id, a in self._alerts.items() if a.event.expires_ms <= now]
-        for alert_id in gone:
-            del self._alerts[alert_id]
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            # A retracted alert is already gone from the live ones.
+            self._alerts.pop(heapq.heappop(expiries)[1], None)
 
     async def history(self, after: EventKey, limit: int | None = None) -> History:
         top = await self.position()
