@@ -40,6 +40,7 @@ class SubscriberProtocol(asyncio.Protocol):
         "on_close",
         "roster",
         "transport",
+        "writing_paused",
     )
 
     codec: Codec
@@ -56,6 +57,11 @@ class SubscriberProtocol(asyncio.Protocol):
         # Set only while the transport's buffer is over its high-water mark.
         self._drained: asyncio.Future[None] | None = None
         self._paused_at = 0.0
+        # The hub reads the buffer's size only while this is set, so the transport must pause
+        # at or below the hub's bound (a bound under the default high-water mark moves it).
+        self.writing_paused = False
+        if roster.buffer_bytes < transport.get_write_buffer_limits()[1]:
+            transport.set_write_buffer_limits(high=roster.buffer_bytes)
         # Called once the connection is gone: it frees the connection's place in the caps.
         self.on_close: Callable[[], None] | None = None
 
@@ -68,6 +74,7 @@ class SubscriberProtocol(asyncio.Protocol):
             self.on_close = None
 
     def pause_writing(self) -> None:
+        self.writing_paused = True
         loop = asyncio.get_running_loop()
         self._drained = loop.create_future()
         self._paused_at = time.monotonic()
@@ -75,6 +82,7 @@ class SubscriberProtocol(asyncio.Protocol):
         self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.writing_paused = False
         drained, self._drained = self._drained, None
         if drained is None:
             return

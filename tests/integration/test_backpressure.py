@@ -6,13 +6,17 @@ import asyncio
 import socket
 
 import httpx
+import pytest
 
 from tests.support.clients import sse_subscriber, ws_subscriber
 from tests.support.processes import service_process
 
 
-async def test_a_stalled_subscriber_is_dropped_and_others_keep_up() -> None:
-    env = {"BREAKING_SUBSCRIBER_BUFFER_BYTES": "8192"}
+# A bound under the transport's default high-water mark (64 KiB) and one above it (the
+# default): the fan-out looks at a buffer's size only once its transport paused writing.
+@pytest.mark.parametrize("bound", [8192, 256 * 1024])
+async def test_a_stalled_subscriber_is_dropped_and_others_keep_up(bound: int) -> None:
+    env = {"BREAKING_SUBSCRIBER_BUFFER_BYTES": str(bound)}
     with service_process(env=env) as node:
         stalled = socket.socket()
         # A tiny receive window so the server's socket buffer fills after a few events.

@@ -38,6 +38,7 @@ class _Subscriber:
     filter: Filter
     codec: Codec
     transport: asyncio.Transport = field(default_factory=_Recorder)
+    writing_paused: bool = False
 
     @property
     def chunks(self) -> list[bytes]:

@@ -96,6 +96,9 @@ class Recorder(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16 * 1024, 64 * 1024)
+
     def is_closing(self) -> bool:
         return self.aborted
 
