@@ -1,7 +1,7 @@
 """The floor: a minimal raw-uvloop push server writing one pre-encoded frame per matching socket.
 
-Same paths and wire formats as breaking-push (SSE, WebSocket, POST /v1/alerts) with nothing
-else: no validation, no auth, no heartbeats. What Python on this machine can possibly do.
+Same paths, wire formats and event object as breaking-push (SSE, WebSocket, POST /v1/alerts)
+with nothing else: no validation, no auth, no heartbeats. What Python here can possibly do.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ _SSE_HEAD = (
     b"x-accel-buffering: no\r\n\r\nretry: 2000\n\n"
 )
 _HISTORY = 10_000
+_TTL_MS = 6 * 3600 * 1000
+
+
+def _iso(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds, as the event format has it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def ws_frame(payload: bytes) -> bytes:
@@ -62,7 +68,17 @@ class Hub:
         self._last = (ms, self._last[1] + 1) if ms <= self._last[0] else (ms, 0)
         event_id = f"{self._last[0]}-{self._last[1]}"
         regions = frozenset(str(r) for r in alert.get("regions", []))  # type: ignore[attr-defined]
-        event = orjson.dumps({"id": event_id, "type": "alert", "alert_id": event_id, **alert})
+        event = orjson.dumps(
+            {
+                "id": event_id,
+                "type": "alert",
+                "alert_id": event_id,
+                **alert,
+                "priority": alert.get("priority", "breaking"),
+                "published_at": _iso(ms),
+                "expires_at": _iso(ms + _TTL_MS),
+            }
+        )
         sse = b"id: %s\nevent: alert\ndata: %s\n\n" % (event_id.encode(), event)
         ws = ws_frame(b'{"event":"alert","id":"%s","data":%s}' % (event_id.encode(), event))
         self.history.append((self._last, regions, sse, ws))

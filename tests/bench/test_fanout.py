@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from bench import lag, scenario
+from bench import floor, lag, scenario
 from bench.layouts import MULTI_REGION, ONE_REGION, verify
 from bench.loadgen import SubResult
 from bench.scenario import across_workers, connect_rate, fanout, ticks
 from bench.targets import TARGETS
+from service.models import EventPayload
 
 
 @pytest.mark.parametrize("name", ["breaking-push", "floor"])
@@ -69,3 +71,12 @@ def test_a_phase_counts_samples_over_20_ms_and_bounds_the_worst() -> None:
     seen = lag.phase(before, after)
     assert (seen.samples, seen.over, seen.worst_ms) == (5, 1, 50.0)
     assert not seen.passed
+
+
+def test_the_floor_sends_the_event_object_ours_does() -> None:
+    """The floor writes the same bytes per delivery as ours, so the fan-out ratios compare
+    the servers and not the size of what they send."""
+    event = orjson.loads(
+        floor.Hub().publish({"headline": "h", "regions": ["mena"], "language": "en"})
+    )
+    assert EventPayload.model_validate(event).model_dump(exclude_none=True) == event
