@@ -133,14 +133,14 @@ class Admission:
 
     def _count_header(self) -> None:
         self._header_count += 1
+        if self._header_count > self.node.settings.max_headers:
+            self._head_limit(limits.TOO_MANY_HEADERS, self._too_many_headers())
+
+    def _too_many_headers(self) -> Problem:
         limit = self.node.settings.max_headers
-        if self._header_count > limit:
-            self._head_limit(
-                limits.TOO_MANY_HEADERS,
-                Problem(
-                    431, f"the request has more than {limit} header fields (BREAKING_MAX_HEADERS)"
-                ),
-            )
+        return Problem(
+            431, f"the request has more than {limit} header fields (BREAKING_MAX_HEADERS)"
+        )
 
     # -- after the head -----------------------------------------------------------------------
 

@@ -45,7 +45,6 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._peer = None
         self._refusal = None
         self._head_timer = None
-        self._header_count = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         # The subscribe route the request line names, and its query, once the line is read.
@@ -109,6 +108,10 @@ class FrontProtocol(Admission, asyncio.Protocol):
             # A callback that raised Refused reaches here as the parser's callback error.
             self._refuse(*(self._refusal or (limits.BAD_REQUEST, BAD_HEAD)))
             return
+        if len(self._headers) > self.node.settings.max_headers:
+            # Counted once the head is parsed: its whole size was bounded before the parse.
+            self._refuse(limits.TOO_MANY_HEADERS, self._too_many_headers())
+            return
         self._admit_client(self._headers)
         if self._refusal is not None:
             self._refuse(*self._refusal)
@@ -153,7 +156,6 @@ class FrontProtocol(Admission, asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header()
         self._headers.append((name.lower(), value))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import itertools
 import math
 import operator
@@ -72,8 +73,9 @@ class Subscriber(Protocol):
         """Close at once with a logged reason."""
 
 
+@functools.lru_cache(maxsize=4096)
 def bucket_key(flt: Filter) -> BucketKey:
-    """The one index entry a subscriber is filed under."""
+    """The one index entry a subscriber is filed under (kept: filters are few and shared)."""
     regions = flt.regions
     region: RegionKey = (
         None if regions is None else next(iter(regions)) if len(regions) == 1 else regions
