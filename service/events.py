@@ -35,6 +35,10 @@ class Codec(Protocol):
         """The bytes that carry `event` to every subscriber of this transport."""
         ...
 
+    def __hash__(self) -> int:
+        """Codecs key caches of encoded bytes."""
+        ...
+
 
 def parse_id(value: str) -> EventKey:
     """Parse `"<ms>-<seq>"`; raises ValueError on anything else."""

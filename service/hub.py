@@ -117,6 +117,8 @@ class Hub:
         self._retracted: dict[str, None] = {}
         self._retractions_kept = max(replay_cache, _RETRACTIONS_KEPT)
         self.position: EventKey = NO_POSITION
+        # Changes whenever recent_after() may answer differently: an event, or a sync.
+        self.version = 0
         self._advanced: asyncio.Event | None = None
         # Census, kept as subscribers come and go so that a scrape costs O(regions).
         self._by_transport = [0] * len(self._codecs)
@@ -188,6 +190,7 @@ class Hub:
     def _begin(self, event: Event) -> None:
         """Everything an event changes for this node before its bytes go out."""
         self.position = event.key
+        self.version += 1
         if self._advanced is not None:
             self._advanced.set()
             self._advanced = None
@@ -283,6 +286,7 @@ class Hub:
     def sync(self, position: EventKey, lost: bool) -> None:
         """Continue from the broker's position; if events were lost, every subscriber reloads."""
         self.position = self._recent_floor = position
+        self.version += 1
         self._recent.clear()
         if lost:
             # Whatever was still being fanned out predates the loss: the reset covers it.

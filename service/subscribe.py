@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from service.broker.base import Broker, BrokerUnavailable
 from service.config import Settings
-from service.events import Event, EventKey
+from service.events import Codec, Event, EventKey
 from service.filters import Filter, parse_query, parse_resume
 from service.hub import NO_POSITION, Hub
 from service.models import SubscribeQuery
@@ -54,6 +54,8 @@ _STALLED_S = 30.0
 _MAX_PENDING = 10_000
 # Distinct query strings whose parsed filters are kept.
 _QUERIES_KEPT = 4096
+# Short replays kept as bytes (each at most _INLINE_REPLAY events).
+_SHORT_REPLAYS_KEPT = 256
 _PREFLIGHT = [
     ("access-control-allow-methods", "GET"),
     ("access-control-allow-headers", "Last-Event-ID, Cache-Control"),
@@ -93,6 +95,10 @@ class Gateway:
         self._filters: dict[Filter, Filter] = {}
         # A reconnect storm repeats a handful of query strings: each is parsed once.
         self._parse_query = functools.lru_cache(maxsize=_QUERIES_KEPT)(self._parse_uncached)
+        # A reconnect storm resumes from a few ids with a few filters, at one hub state.
+        self._short_replay = functools.lru_cache(maxsize=_SHORT_REPLAYS_KEPT)(
+            self._short_replay_uncached
+        )
         self._refused: dict[str | None, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -216,14 +222,14 @@ class Gateway:
         if after is None:
             self._go_live(sub, [head])
             return
+        short = self._short_replay(after, sub.filter, sub.codec, self.hub.version)
+        if short is not None:
+            # Nothing can be dispatched between this write and add(): no gap, no repeat.
+            self._go_live(sub, [head, short])
+            return
         recent = self.hub.recent_after(after)
         if recent is not None:
-            matching = [event for event in recent if sub.filter.matches(event)]
-            if len(matching) <= _INLINE_REPLAY:
-                # Nothing can be dispatched between this write and add(): no gap, no repeat.
-                self._go_live(sub, [head, *(event.wire(sub.codec) for event in matching)])
-                return
-            recent = matching
+            recent = [event for event in recent if sub.filter.matches(event)]
         if head:
             sub.transport.write(head)
         # The split point between history and buffer is taken together with hold(): the task
@@ -233,6 +239,19 @@ class Gateway:
         task = asyncio.create_task(self._replay(sub, after, held_at, recent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _short_replay_uncached(
+        self, after: EventKey, flt: Filter, codec: Codec, version: int
+    ) -> bytes | None:
+        """What `flt` missed after `after` as `codec` bytes, when the node's memory holds it
+        and it is short; else None. `version` is only part of the key: the hub's state."""
+        recent = self.hub.recent_after(after)
+        if recent is None:
+            return None
+        matching = [event for event in recent if flt.matches(event)]
+        if len(matching) > _INLINE_REPLAY:
+            return None
+        return b"".join(event.wire(codec) for event in matching)
 
     def _go_live(self, sub: SubscriberProtocol, chunks: list[bytes]) -> None:
         self.hub.add(sub)

@@ -338,3 +338,33 @@ async def test_a_client_ahead_of_the_node_gets_historys_reset_at_once() -> None:
     assert b"event: reset" in transport.written
     assert not transport.aborted
     assert transport.ids() == [5]
+
+
+async def test_a_short_replay_kept_for_a_storm_follows_new_events_retractions_and_syncs() -> None:
+    """Resumes from one id share the replay's bytes only while the hub stands still."""
+    hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=16)
+    alert = _event(2)
+    events = [_event(1), alert, _event(3), _event(4), _change(5, "retraction", alert)]
+    broker = FakeBroker(events)
+    gateway = Gateway(Settings(heartbeat_seconds=60), hub, broker)
+    hub.sync((1, 0), lost=False)
+    for event in events[1:3]:
+        hub.dispatch(event)
+
+    async def resume() -> list[int]:
+        transport = Recorder()
+        gateway.open(SseSubscriber(hub, Filter(), transport, set(), heartbeat=b""), (1, 0))
+        async with asyncio.timeout(5):
+            await asyncio.gather(*gateway._tasks)
+        return transport.ids()
+
+    assert await resume() == await resume() == [2, 3]
+    hub.dispatch(events[3])
+    assert await resume() == [2, 3, 4]
+    hub.dispatch(events[4])
+    assert await resume() == [3, 4, 5]
+    assert broker.reads == []
+    # A sync at the same position empties the node's memory: the resume goes to history.
+    hub.sync((5, 0), lost=False)
+    assert await resume() == [3, 4, 5]
+    assert broker.reads == [(1, 0)]
