@@ -104,7 +104,7 @@ def create_app(settings: Settings) -> Starlette:
     node = Node(settings)
     editors = Editors(settings)
     routes: list[BaseRoute] = [
-        *Ingest(settings, node.broker, node.metrics, editors).routes(),
+        *Ingest(settings, node.broker, node.metrics, editors, node.hub.reached).routes(),
         *Listing(settings, node.broker, node.view).routes(),
         *AuditTrail(settings, node.broker, editors).routes(),
         *node.push.routes(),

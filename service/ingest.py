@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -29,7 +31,7 @@ from service.broker.base import (
     UnknownAlert,
 )
 from service.config import Settings
-from service.events import stored_body
+from service.events import EventKey, stored_body
 from service.metrics import Metrics
 from service.models import (
     AlertIn,
@@ -46,6 +48,9 @@ log = logging.getLogger("breaking_push.ingest")
 
 _WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 _MAX_IDEMPOTENCY_KEY = 255
+# How long a write's answer waits for this node to have the event (its listing, its
+# subscribers); the event is stored either way, so past this the 201 goes out regardless.
+_SEEN_S = 1.0
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,12 +59,19 @@ class Ingest:
     """Publishing routes; every failure is a problem+json answer and publishes nothing."""
 
     def __init__(
-        self, settings: Settings, broker: Broker, metrics: Metrics, editors: Editors
+        self,
+        settings: Settings,
+        broker: Broker,
+        metrics: Metrics,
+        editors: Editors,
+        seen: Callable[[EventKey], Awaitable[None]],
     ) -> None:
         self._settings = settings
         self._editors = editors
         self._broker = broker
         self._metrics = metrics
+        # Returns once this node has dispatched up to an id (the hub's `reached`).
+        self._seen = seen
 
     def routes(self) -> list[Route]:
         return [
@@ -202,6 +214,13 @@ class Ingest:
             self._metrics.unreplicated.inc()
             raise _unreplicated(exc, idempotency is not None) from exc
         event = published.event
+        # Read your writes: the listing this node serves, and its subscribers, have the event
+        # before its editor hears of it (with Redis, one subscription round trip later).
+        try:
+            async with asyncio.timeout(_SEEN_S):
+                await self._seen(event.key)
+        except TimeoutError:
+            log.warning("%s %s was stored but this node has not seen it yet", event.type, event.id)
         headers = {"location": f"/v1/alerts/{event.alert_id}"}
         if published.replayed:
             headers["idempotent-replayed"] = "true"

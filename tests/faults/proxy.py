@@ -1,4 +1,5 @@
-"""A TCP proxy inside the test, between a node and its Redis: cut the link, or hold it silently."""
+"""A TCP proxy inside the test, between a node and its Redis: cut the link, hold it silently,
+or slow down only the connection that carries the node's subscription."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ class Proxy:
     """Forwards 127.0.0.1:`port` to 127.0.0.1:`target`.
 
     `hold()` stops forwarding but keeps every connection open (a half-open link); `cut()`
-    closes every connection and refuses new ones; `resume()` undoes either.
+    closes every connection and refuses new ones; `resume()` undoes either. Setting
+    `subscription_delay` delays what Redis sends on a connection that subscribed.
     """
 
     def __init__(self, target: int) -> None:
@@ -25,6 +27,7 @@ class Proxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.subscription_delay = 0.0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -70,15 +73,27 @@ class Proxy:
             writer.close()
             return
         self._links |= {writer, up_writer}
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
+        # Whether the node sent (S)SUBSCRIBE on this connection: its pub/sub link.
+        subscribed: list[bool] = [False]
+        for src, dst, upstream in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pump(src, dst, upstream, subscribed))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        upstream: bool,
+        subscribed: list[bool],
+    ) -> None:
         try:
             while data := await src.read(_CHUNK):
+                if upstream and b"SUBSCRIBE" in data.upper():
+                    subscribed[0] = True
                 await self._flowing.wait()
+                if not upstream and subscribed[0] and self.subscription_delay:
+                    await asyncio.sleep(self.subscription_delay)
                 if dst.is_closing():
                     break
                 dst.write(data)
