@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.processes import RedisProcess, ServiceProcess, service_process
+from tests.support.nodes import node_fixtures
+from tests.support.processes import ServiceProcess
 
 # Generous: these tests publish dozens of alerts a minute with one token.
 CLIENT_NODE_ENV = {
@@ -15,16 +14,7 @@ CLIENT_NODE_ENV = {
 }
 
 
-@pytest.fixture(scope="package")
-def client_memory_node() -> Iterator[ServiceProcess]:
-    with service_process(env=CLIENT_NODE_ENV) as node:
-        yield node
-
-
-@pytest.fixture(scope="package")
-def client_redis_node(redis: RedisProcess) -> Iterator[ServiceProcess]:
-    with service_process(redis.url, env=CLIENT_NODE_ENV) as node:
-        yield node
+client_memory_node, client_redis_node = node_fixtures("client", CLIENT_NODE_ENV, scope="package")
 
 
 @pytest.fixture(params=["memory", "redis"])

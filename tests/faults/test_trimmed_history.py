@@ -17,6 +17,7 @@ import pytest
 from tests.faults.proxy import proxy_to
 from tests.faults.verdict import assert_no_silent_gap
 from tests.support.clients import Received, publish, sse_subscriber, ws_subscriber
+from tests.support.nodes import node_fixtures
 from tests.support.processes import (
     RedisProcess,
     ServiceProcess,
@@ -36,16 +37,7 @@ def trim_redis() -> Iterator[RedisProcess]:
         yield redis
 
 
-@pytest.fixture(scope="module")
-def small_memory_node() -> Iterator[ServiceProcess]:
-    with service_process(env=SMALL_HISTORY) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
-def small_redis_node(trim_redis: RedisProcess) -> Iterator[ServiceProcess]:
-    with service_process(trim_redis.url, env=SMALL_HISTORY) as node:
-        yield node
+small_memory_node, small_redis_node = node_fixtures("small", SMALL_HISTORY, redis="trim_redis")
 
 
 @pytest.fixture(params=["memory", "redis"])

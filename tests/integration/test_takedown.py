@@ -19,24 +19,15 @@ import pytest
 import websockets
 
 from tests.support.clients import publish, settle, sse_subscriber
+from tests.support.nodes import node_fixtures
 from tests.support.processes import RedisProcess, ServiceProcess, service_process
 
 UNCACHED = {"BREAKING_REPLAY_CACHE_SIZE": "0"}
 TRANSPORTS = ["sse", "ws", "ws-subscribe-op"]
 
 
-@pytest.fixture(scope="module")
-def uncached_memory_node() -> Iterator[ServiceProcess]:
-    """The memory broker with no replay cache: every resume reads the broker's history."""
-    with service_process(env=UNCACHED) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
-def uncached_redis_node(redis: RedisProcess) -> Iterator[ServiceProcess]:
-    """A Redis node with no replay cache: every resume reads the Redis stream."""
-    with service_process(redis.url, env=UNCACHED) as node:
-        yield node
+# Memory and Redis nodes with no replay cache: every resume reads the broker's history.
+uncached_memory_node, uncached_redis_node = node_fixtures("uncached", UNCACHED)
 
 
 @pytest.fixture(params=["memory", "uncached_memory", "redis", "uncached_redis"])
