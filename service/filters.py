@@ -73,13 +73,17 @@ def parse_query(model: type[Q], params: Mapping[str, Any], regions: Sequence[str
         raise from_validation(exc.errors(), "parameters", status=400) from None
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_resume(value: str | None) -> EventKey | None:
-    """A `Last-Event-ID` or `last_event_id`; 400 if it is not an event id. Kept, as a
-    reconnect storm resumes from a handful of ids."""
-    if value is None or value.strip() == "":
-        return None
+    """A `Last-Event-ID` or `last_event_id`; 400 if it is not an event id."""
+    value = value.strip() if value is not None else ""
+    return _resume_key(value) if value else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _resume_key(value: str) -> EventKey:
+    """Kept, as a reconnect storm resumes from a handful of ids. Keyed on the stripped value,
+    which is at most 31 characters when it is an id, so padding cannot fill the cache."""
     try:
-        return parse_id(value.strip())
+        return parse_id(value)
     except ValueError as exc:
         raise Problem(400, f"last event id: {exc}") from None

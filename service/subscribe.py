@@ -52,8 +52,10 @@ _REFUSED_ORIGINS_KEPT = 1024
 _STALLED_S = 30.0
 # Events buffered for one replaying subscriber before it counts as too slow.
 _MAX_PENDING = 10_000
-# Distinct query strings whose parsed filters are kept.
+# Distinct query strings whose parsed filters are kept, and the longest kept: a ticker's query
+# is far shorter, and unknown parameters are ignored, so a head's worth of them must not be.
 _QUERIES_KEPT = 4096
+_QUERY_KEPT_BYTES = 1024
 # Short replays kept as bytes (each at most _INLINE_REPLAY events).
 _SHORT_REPLAYS_KEPT = 256
 _PREFLIGHT = [
@@ -178,7 +180,9 @@ class Gateway:
                 f"origin {origin} is not allowed to subscribe; the node's operator lists the "
                 "sites that may embed its tickers in BREAKING_ALLOWED_ORIGINS",
             )
-        flt, last_event_id = self._parse_query(request.query)
+        query = request.query
+        parse = self._parse_query if len(query) <= _QUERY_KEPT_BYTES else self._parse_uncached
+        flt, last_event_id = parse(query)
         after = parse_resume(request.header(b"last-event-id") or last_event_id)
         sub: SubscriberProtocol
         if request.path == WS_PATH:

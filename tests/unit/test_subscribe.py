@@ -10,12 +10,12 @@ import pytest
 from service.broker.base import Broker, Draft, History, LiveAlert, OnEvent, OnSync, Published
 from service.config import Settings
 from service.events import Event, EventKey, stored_body
-from service.filters import Filter
+from service.filters import Filter, _resume_key, parse_resume
 from service.hub import Hub
 from service.metrics import Metrics
 from service.models import AuditPage, AuditQuery
 from service.replay import PAGE
-from service.subscribe import Gateway
+from service.subscribe import SSE_PATH, Gateway, SubscribeRequest
 from service.transports.sse import SSE, SseSubscriber
 from service.transports.ws import WS
 
@@ -110,6 +110,12 @@ class Recorder(asyncio.Transport):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.protocol
 
     def ids(self) -> list[int]:
         """The event ids written, in order, as their milliseconds."""
@@ -368,3 +374,25 @@ async def test_a_short_replay_kept_for_a_storm_follows_new_events_retractions_an
     hub.sync((5, 0), lost=False)
     assert await resume() == [3, 4, 5]
     assert broker.reads == [(1, 0)]
+
+
+def test_client_strings_keep_the_parse_caches_small() -> None:
+    """A storm's repeats are parsed once, but padding or unknown parameters (a head's worth,
+    16 KB) neither fill the caches nor change the answer."""
+    kept = _resume_key.cache_info().currsize
+    for pad in range(1, 50):
+        assert parse_resume(" " * pad + "5-0" + "\t" * pad) == (5, 0)
+    assert _resume_key.cache_info().currsize <= kept + 1
+
+    hub = Hub(Metrics(), (SSE, WS), buffer_bytes=1 << 20, replay_cache=0)
+    hub.sync((1, 0), lost=False)
+    gateway = Gateway(Settings(heartbeat_seconds=60), hub, FakeBroker([_event(1)]))
+    for query in (b"region=mena", b"region=mena&x=" + b"y" * 8000):
+        transport = Recorder()
+        request = SubscribeRequest(SSE_PATH, "GET", b"/v1/events?" + query, query, [])
+        gateway.accept(request, transport, set())
+        assert b"200 OK" in transport.written
+        sub = transport.get_protocol()
+        assert isinstance(sub, SseSubscriber)
+        assert sub.filter.regions == frozenset({"mena"})
+    assert gateway._parse_query.cache_info().currsize == 1
